@@ -39,8 +39,10 @@ class Demand:
 
     def __add__(self, other: Demand) -> Demand:
         """Sum two demands (benign workload + trojan), clipped to [0, 1]; cpu_peak >= cpu."""
-        out = {f.name: np.clip(getattr(self, f.name) + getattr(other, f.name), 0.0, 1.0)
-               for f in fields(self)}
+        out = {
+            f.name: np.clip(getattr(self, f.name) + getattr(other, f.name), 0.0, 1.0)
+            for f in fields(self)
+        }
         out["cpu_peak"] = np.maximum(out["cpu_peak"], out["cpu"])
         return Demand(**{k: v.astype(np.float32, copy=False) for k, v in out.items()})
 

@@ -1,0 +1,31 @@
+"""The run's meta.json: a typed, versioned record of everything that produced the run."""
+
+from __future__ import annotations
+
+from simulator.config import Frozen, RunSpec
+
+__all__ = ["SCHEMA_VERSION", "SIMULATOR_VERSION", "RunMeta"]
+
+SCHEMA_VERSION = 1
+SIMULATOR_VERSION = "2.0.0"
+
+
+class RunMeta(Frozen):
+    """meta.json of a run written by this simulator (DESIGN.md 3.1).
+
+    `spec` holds the device, workload, regime, trojan and schedule parameters; `instance` the
+    device-instance physical parameters drawn from `spec.device_seed`.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    simulator_version: str = SIMULATOR_VERSION
+    run_id: str
+    binary_id: str
+    hz: float
+    duration_s: float
+    n_samples: int
+    seed: int
+    warmup_s: float
+    n_activations: int
+    spec: RunSpec
+    instance: dict[str, float]

@@ -1,0 +1,206 @@
+"""Run-level split manifests: random, unseen_workload, unseen_trojan, unseen_regime,
+binary_disjoint and contaminated_warmup.
+
+No run is ever cut across parts. Validation runs come from the training distribution (never from the
+held-out condition), so thresholds tuned on them say nothing about the test condition in advance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from simulator.config import Frozen, RunSpec
+from simulator.corpus import BinaryRecord
+from simulator.schedules import activation_intervals
+
+__all__ = ["SPLIT_NAMES", "SplitManifest", "make_splits", "write_splits", "read_split"]
+
+SPLIT_NAMES = (
+    "random",
+    "unseen_workload",
+    "unseen_trojan",
+    "unseen_regime",
+    "binary_disjoint",
+    "contaminated_warmup",
+)
+HELD_OUT = {
+    "unseen_workload": "cv_pipeline",
+    "unseen_trojan": "mempressure",
+    "unseen_regime": "15W",
+}
+
+
+class SplitManifest(Frozen):
+    """splits/<name>.json (DESIGN.md 3.3)."""
+
+    name: str
+    train: list[str] = Field(min_length=1)
+    val: list[str] = Field(min_length=1)
+    test: list[str] = Field(min_length=1)
+    seed: int
+    rule: str
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, *name.encode()]))
+
+
+def _fractions(ids: list[str], rng: np.random.Generator, f_val: float, f_test: float):
+    ids = list(ids)
+    rng.shuffle(ids)
+    n = len(ids)
+    n_test = int(round(f_test * n))
+    n_val = int(round(f_val * n))
+    return ids[n_test + n_val :], ids[n_test : n_test + n_val], ids[:n_test]
+
+
+def _held_out(
+    name: str,
+    specs: Sequence[RunSpec],
+    seed: int,
+    key: Callable[[RunSpec], str],
+    preferred: str,
+    keep_benign: bool = False,
+) -> SplitManifest:
+    """Test = runs whose key equals the held-out value; val = 20 % of the rest; train = the rest."""
+    rng = _rng(seed, name)
+    values = sorted({key(s) for s in specs} - ({"benign"} if keep_benign else set()))
+    held = preferred if preferred in values else str(rng.choice(values))
+    test = [s.run_id for s in specs if key(s) == held]
+    rest = [s.run_id for s in specs if key(s) != held]
+    rule = f"test: {name.removeprefix('unseen_')} == {held}"
+    if keep_benign:
+        # Benign runs have no trojan family: a share of them joins the test part to measure FAR.
+        benign = [s.run_id for s in specs if s.capability == "benign"]
+        _, _, benign_test = _fractions(benign, rng, 0.0, 0.25)
+        test += benign_test
+        rest = [r for r in rest if r not in set(benign_test)]
+        rule += " plus 25 % of benign runs"
+    train, val, _ = _fractions(rest, rng, 0.25, 0.0)
+    return SplitManifest(
+        name=name,
+        train=sorted(train),
+        val=sorted(val),
+        test=sorted(test),
+        seed=seed,
+        rule=rule + "; val: 25 % of the remaining runs at random; train: the rest",
+    )
+
+
+def _binary_disjoint(specs: Sequence[RunSpec], corpus: Sequence[BinaryRecord], seed: int):
+    """Whole source programs (all their builds) go to one part, per capability: unseen binaries."""
+    rng = _rng(seed, "binary_disjoint")
+    source = {r.binary_id: r.source for r in corpus}
+    parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for cap in sorted({s.capability for s in specs}):
+        runs = [s for s in specs if s.capability == cap]
+        srcs = sorted({source[s.binary_id] for s in runs})
+        rng.shuffle(srcs)
+        counts = {src: sum(source[s.binary_id] == src for s in runs) for src in srcs}
+        assign: dict[str, str] = {}
+        order = ["test", "val"] if len(srcs) >= 3 else ["test"]
+        for part, src in zip(order, srcs, strict=False):
+            assign[src] = part
+        filled = {"train": 0, "val": 0, "test": 0}
+        for src, part in assign.items():
+            filled[part] += counts[src]
+        target = {"train": 0.6, "val": 0.2, "test": 0.2}
+        total = sum(counts.values())
+        for src in srcs:
+            if src in assign:
+                continue
+            part = min(filled, key=lambda p: filled[p] / total - target[p])
+            assign[src] = part
+            filled[part] += counts[src]
+        for s in runs:
+            parts[assign[source[s.binary_id]]].append(s.run_id)
+    return SplitManifest(
+        name="binary_disjoint",
+        train=sorted(parts["train"]),
+        val=sorted(parts["val"]),
+        test=sorted(parts["test"]),
+        seed=seed,
+        rule="per capability, whole source programs (every build of one C source) go to one part "
+        "(~60/20/20 by runs): no binary and no source program in two parts",
+    )
+
+
+def _contaminated(specs: Sequence[RunSpec], seed: int, warmup_s: float) -> SplitManifest:
+    rng = _rng(seed, "contaminated_warmup")
+    dirty = [
+        s.run_id for s in specs if any(a.t_start_s < warmup_s for a in activation_intervals(s))
+    ]
+    clean = [s.run_id for s in specs if s.run_id not in set(dirty)]
+    benign = [s.run_id for s in specs if s.capability == "benign"]
+    _, _, benign_test = _fractions(benign, rng, 0.0, 0.25)
+    test = dirty + benign_test
+    rest = [r for r in clean if r not in set(benign_test)]
+    train, val, _ = _fractions(rest, rng, 0.25, 0.0)
+    return SplitManifest(
+        name="contaminated_warmup",
+        train=sorted(train),
+        val=sorted(val),
+        test=sorted(test),
+        seed=seed,
+        rule=f"test: every run with trojan activity inside the first {warmup_s:g} s (warm-up) plus "
+        "25 % of benign runs; val: 25 % of the remaining runs; train: the rest",
+    )
+
+
+def make_splits(
+    specs: Sequence[RunSpec], corpus: Sequence[BinaryRecord], seed: int, warmup_s: float
+) -> dict[str, SplitManifest]:
+    """All six split manifests for a benchmark; deterministic for `seed`."""
+    ids = [s.run_id for s in specs]
+    train, val, test = _fractions(ids, _rng(seed, "random"), 0.2, 0.2)
+    out = {
+        "random": SplitManifest(
+            name="random",
+            train=sorted(train),
+            val=sorted(val),
+            test=sorted(test),
+            seed=seed,
+            rule="runs shuffled, 60/20/20",
+        ),
+        "unseen_workload": _held_out(
+            "unseen_workload",
+            specs,
+            seed,
+            lambda s: s.workload.family,
+            HELD_OUT["unseen_workload"],
+        ),
+        "unseen_trojan": _held_out(
+            "unseen_trojan",
+            specs,
+            seed,
+            lambda s: s.capability if s.trojan else "benign",
+            HELD_OUT["unseen_trojan"],
+            keep_benign=True,
+        ),
+        "unseen_regime": _held_out(
+            "unseen_regime",
+            specs,
+            seed,
+            lambda s: s.regime.power_mode,
+            HELD_OUT["unseen_regime"],
+        ),
+        "binary_disjoint": _binary_disjoint(specs, corpus, seed),
+        "contaminated_warmup": _contaminated(specs, seed, warmup_s),
+    }
+    return out
+
+
+def write_splits(splits: dict[str, SplitManifest], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, manifest in splits.items():
+        (out_dir / f"{name}.json").write_text(json.dumps(manifest.model_dump(), indent=2) + "\n")
+
+
+def read_split(path: Path) -> SplitManifest:
+    """Read and validate splits/<name>.json (unknown keys refused)."""
+    return SplitManifest.model_validate_json(Path(path).read_text())

@@ -1,0 +1,236 @@
+"""Windows and causal normalisation: the one implementation shared by training and serving.
+
+Per device, each sample's allow-listed features go through a fixed transform (log1p for counters),
+a causal baseline that only ever looks back, and a per-feature scale fitted on training runs:
+
+    z_t = clip((f(x_t) - b_t) / scale, -clip, clip)
+
+`b_t` is an asymmetric tracker of the device's quiet level: it falls quickly (`down_tau_s`) and rises
+slowly (`up_tau_s`), so it settles on the low, benign level even when a trojan is active during
+warm-up, and it never uses a sample after t. Windows hold the last W normalised samples and their
+freshness masks (binary, never normalised) and are emitted every `stride` samples, aligned to the
+absolute sample count so that offline (whole run) and online (sample by sample) windows coincide.
+
+The same `CausalNormaliser.step` runs in both paths, on float64 state with + - * / only, so offline
+and online results are bitwise equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stream.schema import FEATURE_COLUMNS, LOG_FEATURES, MASK_COLUMNS
+
+__all__ = [
+    "WindowSpec",
+    "Normalisation",
+    "CausalNormaliser",
+    "transform_features",
+    "baseline_residuals",
+    "fit_scale",
+    "emission_indices",
+    "window_run",
+    "OnlineWindower",
+]
+
+_LOG_INDEX = np.array([FEATURE_COLUMNS.index(c) for c in LOG_FEATURES], dtype=np.intp)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """Window length and stride in seconds at the model's sample rate `hz`."""
+
+    hz: float = 10.0
+    window_s: float = 20.0
+    stride_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("hz", "window_s", "stride_s"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"The '{name}' parameter of WindowSpec must be > 0. Got {value!r} instead."
+                )
+        if self.stride > self.window:
+            raise ValueError(
+                f"The 'stride_s' parameter of WindowSpec must be <= window_s. "
+                f"Got {self.stride_s!r} instead."
+            )
+
+    @property
+    def window(self) -> int:
+        """W, samples per window."""
+        return max(1, int(round(self.window_s * self.hz)))
+
+    @property
+    def stride(self) -> int:
+        """Samples between emissions."""
+        return max(1, int(round(self.stride_s * self.hz)))
+
+
+@dataclass(frozen=True, slots=True)
+class Normalisation:
+    """Causal-baseline settings and the per-feature scale fitted on training runs."""
+
+    scale: tuple[float, ...]
+    up_tau_s: float = 300.0
+    down_tau_s: float = 10.0
+    clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        if len(self.scale) != len(FEATURE_COLUMNS):
+            raise ValueError(
+                f"The 'scale' parameter of Normalisation must have {len(FEATURE_COLUMNS)} "
+                f"entries. Got {len(self.scale)} instead."
+            )
+        if not all(np.isfinite(s) and s > 0 for s in self.scale):
+            raise ValueError(
+                f"The 'scale' parameter of Normalisation must be finite and > 0. "
+                f"Got {self.scale!r} instead."
+            )
+
+    @staticmethod
+    def unit() -> Normalisation:
+        """Scale 1 everywhere: the residuals themselves (used before a scale is fitted)."""
+        return Normalisation(scale=(1.0,) * len(FEATURE_COLUMNS))
+
+
+def transform_features(raw: np.ndarray) -> np.ndarray:
+    """Fixed per-feature transform, (..., F) -> (..., F) float64: log1p of counters (clipped at 0)."""
+    out = np.array(raw, dtype=np.float64, copy=True)
+    out[..., _LOG_INDEX] = np.log1p(np.maximum(out[..., _LOG_INDEX], 0.0))
+    return out
+
+
+class CausalNormaliser:
+    """Asymmetric causal baseline per device and feature; `step` is the only update rule.
+
+    Invalid values (NaN/inf, or `valid` False) neither move the baseline nor produce garbage: the
+    residual of an invalid value is 0 (the baseline itself), i.e. a masked fallback.
+    """
+
+    def __init__(self, n_devices: int, hz: float, norm: Normalisation) -> None:
+        self.norm = norm
+        self._a_up = 1.0 - np.exp(-1.0 / (norm.up_tau_s * hz))
+        self._a_down = 1.0 - np.exp(-1.0 / (norm.down_tau_s * hz))
+        self._inv_scale = 1.0 / np.asarray(norm.scale, dtype=np.float64)
+        self.baseline = np.zeros((n_devices, len(FEATURE_COLUMNS)), dtype=np.float64)
+        self.started = np.zeros((n_devices, len(FEATURE_COLUMNS)), dtype=bool)
+
+    def step(self, x: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Feed transformed features x (B, F) for devices `rows`; return residuals (B, F) float64.
+
+        Residuals are unscaled (x - b_t, with b_t updated by x_t first); `scale_residuals` turns
+        them into model inputs.
+        """
+        b = self.baseline[rows]  # (B, F)
+        started = self.started[rows]
+        ok = np.isfinite(x)
+        first = ok & ~started
+        b = np.where(first, x, b)
+        diff = np.where(ok, x - b, 0.0)
+        rate = np.where(diff < 0.0, self._a_down, self._a_up)
+        b = b + rate * diff
+        self.baseline[rows] = b
+        self.started[rows] = started | ok
+        return np.where(ok, x - b, 0.0)
+
+    def scale_residuals(self, r: np.ndarray) -> np.ndarray:
+        """(…, F) residuals -> float32 model inputs, scaled and clipped."""
+        c = self.norm.clip
+        return np.clip(r * self._inv_scale, -c, c).astype(np.float32)
+
+
+def baseline_residuals(raw: np.ndarray, hz: float, norm: Normalisation) -> np.ndarray:
+    """Offline residuals of one run, (T, F) raw -> (T, F) float64, via `CausalNormaliser.step`."""
+    x = transform_features(raw)
+    normaliser = CausalNormaliser(1, hz, norm)
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):  # a recurrence: each step needs the previous baseline
+        out[t] = normaliser.step(x[t : t + 1])[0]
+    return out
+
+
+def fit_scale(residuals: list[np.ndarray], floor: float = 1e-3) -> tuple[float, ...]:
+    """Per-feature scale from training residuals: a robust spread (1.4826 MAD), floored.
+
+    Falls back to the standard deviation where the MAD is 0 (mostly-constant features).
+    """
+    r = np.concatenate([np.asarray(a, dtype=np.float64) for a in residuals], axis=0)
+    r = r[np.isfinite(r).all(axis=1)]
+    if r.shape[0] == 0:
+        raise ValueError("The 'residuals' parameter of fit_scale must hold finite rows. Got none.")
+    med = np.median(r, axis=0)
+    mad = 1.4826 * np.median(np.abs(r - med), axis=0)
+    std = r.std(axis=0)
+    scale = np.where(mad > floor, mad, np.maximum(std, floor))
+    return tuple(float(s) for s in scale)
+
+
+def emission_indices(n_samples: int, spec: WindowSpec) -> np.ndarray:
+    """Sample indices i at which a window ending at i is emitted: i >= W-1 and (i+1) % stride == 0."""
+    first = spec.window - 1
+    start = first + (-(first + 1)) % spec.stride
+    return np.arange(start, n_samples, spec.stride, dtype=np.int64)
+
+
+def window_run(
+    z: np.ndarray, masks: np.ndarray, spec: WindowSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut one run's normalised samples into windows.
+
+    z: (T, F) float32, masks: (T, K) uint8 -> X (N, W, F), M (N, W, K), end index (N,).
+    Every window only holds samples at or before its end index.
+    """
+    ends = emission_indices(z.shape[0], spec)
+    W = spec.window
+    if ends.size == 0:
+        return (
+            np.zeros((0, W, z.shape[1]), np.float32),
+            np.zeros((0, W, masks.shape[1]), np.uint8),
+            ends,
+        )
+    zv = np.lib.stride_tricks.sliding_window_view(z, W, axis=0)  # (T-W+1, F, W)
+    mv = np.lib.stride_tricks.sliding_window_view(masks, W, axis=0)
+    starts = ends - (W - 1)
+    X = np.ascontiguousarray(zv[starts].transpose(0, 2, 1), dtype=np.float32)
+    M = np.ascontiguousarray(mv[starts].transpose(0, 2, 1), dtype=np.uint8)
+    return X, M, ends
+
+
+class OnlineWindower:
+    """Per-device ring buffers of the last W normalised samples and masks, vectorised over devices.
+
+    `push` takes one sample per device for a subset of devices (rows) and returns which of them
+    completed a window at this sample. Memory per device: W * (4F + K) bytes.
+    """
+
+    def __init__(self, n_devices: int, spec: WindowSpec, n_features: int, n_masks: int) -> None:
+        self.spec = spec
+        W = spec.window
+        self.values = np.zeros((n_devices, W, n_features), np.float32)  # (D, W, F)
+        self.masks = np.zeros((n_devices, W, n_masks), np.uint8)  # (D, W, K)
+        self.count = np.zeros(n_devices, np.int64)  # samples seen per device
+
+    def push(self, rows: np.ndarray, z: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Append z (B, F) and m (B, K) to devices `rows` (B,); return rows that emit now."""
+        W = self.spec.window
+        pos = self.count[rows] % W
+        self.values[rows, pos] = z
+        self.masks[rows, pos] = m
+        self.count[rows] += 1
+        n = self.count[rows]
+        ready = (n >= W) & (n % self.spec.stride == 0)
+        return rows[ready]
+
+    def windows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chronological windows of devices `rows`: (B, W, F) float32 and (B, W, K) uint8."""
+        W = self.spec.window
+        order = (self.count[rows, None] + np.arange(W)[None, :]) % W  # oldest first, (B, W)
+        r = rows[:, None]
+        return self.values[r, order], self.masks[r, order]
+
+
+MASK_INDEX = {name: i for i, name in enumerate(MASK_COLUMNS)}
