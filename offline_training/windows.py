@@ -1,0 +1,133 @@
+"""Windowed NPZ tensors per split (DESIGN.md 3.4), cut by the runtime's own windowing code.
+
+For each split the normalisation scale is fitted on that split's training runs only, then applied
+to all three parts, and stored in the NPZ so training copies it into the model manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
+from stream.telemetry_io import read_telemetry
+from stream.windowing import (
+    CausalNormaliser,
+    Normalisation,
+    WindowSpec,
+    baseline_residuals,
+    fit_scale,
+    window_run,
+)
+
+__all__ = ["RunResiduals", "load_run", "overlap_fraction", "build_split_windows", "NPZ_SPEC"]
+
+#: Windows stored on disk: 20 s at 10 Hz, one every 4 s (the runtime emits every 1 s; these are a
+#: subset of its emission times, aligned to the absolute sample count).
+NPZ_SPEC = WindowSpec(hz=10.0, window_s=20.0, stride_s=4.0)
+
+
+@dataclass(frozen=True)
+class RunResiduals:
+    """One run after the causal baseline: residuals (T, F), masks (T, K), times, truth."""
+
+    run_id: str
+    binary_id: str
+    t_sim_s: np.ndarray
+    residuals: np.ndarray
+    masks: np.ndarray
+    truth: np.ndarray  # (n, 2) activation intervals [start, end)
+
+
+def read_truth(path: Path) -> np.ndarray:
+    """intervals.csv -> (n, 2) float64 [start, end)."""
+    df = pl.read_csv(
+        path, schema_overrides={"t_start_sim_s": pl.Float64, "t_end_sim_s": pl.Float64}
+    )
+    if df.height == 0:
+        return np.zeros((0, 2))
+    return df.select("t_start_sim_s", "t_end_sim_s").to_numpy().astype(np.float64)
+
+
+def load_run(run_dir: Path, norm: Normalisation) -> RunResiduals:
+    """Read one run directory and compute its causal-baseline residuals."""
+    tel = read_telemetry(run_dir / "telemetry.csv")
+    r = baseline_residuals(tel.features, tel.hz, norm)
+    return RunResiduals(
+        tel.run_id, tel.binary_id, tel.t_sim_s, r, tel.masks, read_truth(run_dir / "intervals.csv")
+    )
+
+
+def overlap_fraction(starts: np.ndarray, ends: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Fraction of each [start, end) covered by the union of truth intervals (disjoint, sorted)."""
+    cover = np.zeros(starts.shape, np.float64)
+    for a, b in truth:
+        cover += np.clip(np.minimum(ends, b) - np.maximum(starts, a), 0.0, None)
+    return cover / (ends - starts)
+
+
+def _windows(run: RunResiduals, scaler: CausalNormaliser, spec: WindowSpec):
+    z = scaler.scale_residuals(run.residuals)
+    X, M, ends = window_run(z, run.masks, spec)
+    dt = 1.0 / spec.hz
+    t_end = run.t_sim_s[ends]
+    t_first = run.t_sim_s[ends - (spec.window - 1)]
+    y_soft = overlap_fraction(t_first, t_end + dt, run.truth).astype(np.float32)
+    return X, M, y_soft, t_end
+
+
+def build_split_windows(
+    runs: dict[str, RunResiduals],
+    parts: dict[str, Iterable[str]],
+    out_dir: Path,
+    spec: WindowSpec = NPZ_SPEC,
+    base: Normalisation | None = None,
+    on_part: Callable[[str], None] | None = None,
+) -> Normalisation:
+    """Write windows_{train,val,test}.npz for one split; return the fitted normalisation."""
+    base = base or Normalisation.unit()
+    train_ids = list(parts["train"])
+    scale = fit_scale([runs[r].residuals for r in train_ids])
+    norm = Normalisation(scale, base.up_tau_s, base.down_tau_s, base.clip)
+    scaler = CausalNormaliser(1, spec.hz, norm)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for part, ids in parts.items():
+        Xs, Ms, ys, ts, rid, bid = [], [], [], [], [], []
+        for run_id in sorted(ids):
+            run = runs[run_id]
+            X, M, y_soft, t_end = _windows(run, scaler, spec)
+            Xs.append(X)
+            Ms.append(M)
+            ys.append(y_soft)
+            ts.append(t_end)
+            rid += [run.run_id] * len(t_end)
+            bid += [run.binary_id] * len(t_end)
+        y_soft = np.concatenate(ys) if ys else np.zeros(0, np.float32)
+        np.savez(
+            out_dir / f"windows_{part}.npz",
+            X=np.concatenate(Xs)
+            if Xs
+            else np.zeros((0, spec.window, len(FEATURE_COLUMNS)), np.float32),
+            M=np.concatenate(Ms) if Ms else np.zeros((0, spec.window, len(MASK_COLUMNS)), np.uint8),
+            y_soft=y_soft,
+            y=(y_soft >= 0.5).astype(np.uint8),
+            run_id=np.array(rid, dtype=str),
+            binary_id=np.array(bid, dtype=str),
+            t_end_s=np.concatenate(ts) if ts else np.zeros(0),
+            feature_names=np.array(FEATURE_COLUMNS),
+            mask_names=np.array(MASK_COLUMNS),
+            window=spec.window,
+            stride=spec.stride,
+            hz=spec.hz,
+            norm_scale=np.array(norm.scale),
+            norm_up_tau_s=norm.up_tau_s,
+            norm_down_tau_s=norm.down_tau_s,
+            norm_clip=norm.clip,
+        )
+        if on_part is not None:
+            on_part(part)
+    return norm

@@ -1,0 +1,156 @@
+"""Windowing and causal normalisation: the contract shared by training and serving."""
+
+import numpy as np
+import pytest
+
+from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
+from stream.windowing import (
+    CausalNormaliser,
+    Normalisation,
+    OnlineWindower,
+    WindowSpec,
+    baseline_residuals,
+    emission_indices,
+    fit_scale,
+    transform_features,
+    window_run,
+)
+
+F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
+SPEC = WindowSpec(hz=10.0, window_s=2.0, stride_s=0.5)
+
+
+def _run(seed: int, T: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    raw = rng.normal(50, 5, size=(T, F)).cumsum(axis=0) / 10
+    raw[:, -7:] = rng.integers(0, 10**8, size=(T, 7))  # perf counters, log1p'd
+    masks = (rng.random((T, K)) > 0.2).astype(np.uint8)
+    return raw, masks
+
+
+def _norm() -> Normalisation:
+    return Normalisation(scale=tuple(np.linspace(0.5, 2.0, F)))
+
+
+def _offline(raw, masks, spec=SPEC):
+    norm = _norm()
+    r = baseline_residuals(raw, spec.hz, norm)
+    z = CausalNormaliser(1, spec.hz, norm).scale_residuals(r)
+    return window_run(z, masks, spec)
+
+
+def _online(runs, spec=SPEC, order_seed=0):
+    """Feed several devices sample by sample in a shuffled interleaving; collect windows."""
+    norm = _norm()
+    D = len(runs)
+    normaliser = CausalNormaliser(D, spec.hz, norm)
+    windower = OnlineWindower(D, spec, F, K)
+    feats = [transform_features(raw) for raw, _ in runs]
+    pos = [0] * D
+    out = {d: [] for d in range(D)}
+    rng = np.random.default_rng(order_seed)
+    pending = [d for d in range(D) for _ in range(len(runs[d][0]))]
+    rng.shuffle(pending)
+    for d in pending:
+        t = pos[d]
+        pos[d] += 1
+        rows = np.array([d])
+        r = normaliser.step(feats[d][t : t + 1], rows)
+        ready = windower.push(rows, normaliser.scale_residuals(r), runs[d][1][t : t + 1])
+        if ready.size:
+            X, M = windower.windows(ready)
+            out[d].append((t, X[0], M[0]))
+    return out
+
+
+def test_online_windows_equal_offline_windows_bitwise():
+    runs = [_run(s, 137) for s in range(3)]
+    online = _online(runs)
+    for d, (raw, masks) in enumerate(runs):
+        X, M, ends = _offline(raw, masks)
+        assert [t for t, _, _ in online[d]] == ends.tolist()
+        for i, (_, x, m) in enumerate(online[d]):
+            assert np.array_equal(x, X[i]) and np.array_equal(m, M[i])
+
+
+def test_device_interleaving_does_not_change_windows():
+    runs = [_run(s, 90) for s in range(4)]
+    a, b = _online(runs, order_seed=1), _online(runs, order_seed=2)
+    for d in range(4):
+        assert all(np.array_equal(x1, x2) for (_, x1, _), (_, x2, _) in zip(a[d], b[d]))
+
+
+def test_windows_only_use_samples_at_or_before_their_end():
+    raw, masks = _run(7, 120)
+    X, M, ends = _offline(raw, masks)
+    cut = 70
+    raw2, masks2 = raw.copy(), masks.copy()
+    raw2[cut + 1 :] = raw2[cut + 1 :] * 3 + 100
+    masks2[cut + 1 :] = 1 - masks2[cut + 1 :]
+    X2, M2, ends2 = _offline(raw2, masks2)
+    early = ends <= cut
+    assert early.any() and (~early).any()
+    assert np.array_equal(X[early], X2[early]) and np.array_equal(M[early], M2[early])
+    assert not np.array_equal(X[~early], X2[~early])
+
+
+def test_emissions_are_aligned_to_the_absolute_sample_count():
+    spec = WindowSpec(hz=10, window_s=2.0, stride_s=1.0)
+    idx = emission_indices(55, spec)
+    assert idx.tolist() == [19, 29, 39, 49]
+    coarse = emission_indices(400, WindowSpec(hz=10, window_s=20.0, stride_s=4.0))
+    fine = emission_indices(400, WindowSpec(hz=10, window_s=20.0, stride_s=1.0))
+    assert set(coarse.tolist()) <= set(fine.tolist())
+
+
+def test_baseline_recovers_after_activity_during_warm_up():
+    hz = 10.0
+    T = int(400 * hz)
+    raw = np.full((T, F), 10.0)
+    active = np.zeros(T, bool)
+    active[: int(60 * hz)] = True  # a trojan active from the first sample
+    active[int(250 * hz) : int(280 * hz)] = True
+    raw[active, 0] += 5.0
+    r = baseline_residuals(raw, hz, Normalisation.unit())
+    assert abs(r[int(200 * hz), 0]) < 0.2  # baseline back at the quiet level
+    assert r[int(270 * hz), 0] > 4.0  # later activity stands out
+
+
+def test_baseline_ignores_non_finite_values():
+    raw = np.full((50, F), 3.0)
+    raw[10:20, 2] = np.nan
+    raw[25, 3] = np.inf
+    r = baseline_residuals(raw, 10.0, Normalisation.unit())
+    assert np.isfinite(r).all()
+    assert np.all(r[:, 2] == 0.0)
+
+
+def test_counters_are_log_transformed():
+    raw = np.zeros((1, F))
+    raw[0, FEATURE_COLUMNS.index("delta_cycles")] = np.e - 1
+    out = transform_features(raw)
+    assert out[0, FEATURE_COLUMNS.index("delta_cycles")] == pytest.approx(1.0)
+    assert raw[0, FEATURE_COLUMNS.index("delta_cycles")] == pytest.approx(np.e - 1)  # not mutated
+
+
+def test_state_per_device_stays_under_64_kb():
+    spec = WindowSpec(hz=10.0, window_s=20.0, stride_s=1.0)
+    w = OnlineWindower(100, spec, F, K)
+    n = CausalNormaliser(100, spec.hz, Normalisation.unit())
+    per_device = (w.values.nbytes + w.masks.nbytes + n.baseline.nbytes + n.started.nbytes) / 100
+    assert per_device <= 64 * 1024
+
+
+def test_fit_scale_is_positive_and_robust():
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 2.0, size=(5000, F))
+    r[:, 1] = 0.0
+    scale = fit_scale([r[:2500], r[2500:]])
+    assert all(s > 0 for s in scale)
+    assert scale[0] == pytest.approx(2.0, rel=0.1)
+
+
+@pytest.mark.parametrize("kw", [{"hz": 0}, {"window_s": -1}, {"stride_s": 30.0}])
+def test_bad_window_spec_is_refused_with_the_template(kw):
+    with pytest.raises(ValueError, match=r"parameter of WindowSpec must be"):
+        WindowSpec(**kw)
