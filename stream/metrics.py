@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -263,7 +263,9 @@ def _overlap_pairs(
     return i, j, np.maximum(inter, 0.0), la[i]
 
 
-def _covered_length(run_a: np.ndarray, a: np.ndarray, run_b: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _covered_length(
+    run_a: np.ndarray, a: np.ndarray, run_b: np.ndarray, b: np.ndarray
+) -> np.ndarray:
     """Length of each interval of ``a`` covered by the union of its run's intervals in ``b``."""
     _, seg_run, seg_s, seg_e = _sweep(run_b, b[:, 0], b[:, 1])
     segs = np.stack([seg_s, seg_e], axis=1) if seg_s.size else _EMPTY2
@@ -317,9 +319,7 @@ def _eligible_matching(
     union = (truth[i, 1] - truth[i, 0]) + (pred[j, 1] - pred[j, 0]) - inter
     iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     elig = (inter > 0) & (iou >= min_iou * (1.0 - _IOU_SLACK))
-    mi, mj = _optimal_matching(
-        i[elig], j[elig], iou[elig], cluster[elig], len(truth), len(pred)
-    )
+    mi, mj = _optimal_matching(i[elig], j[elig], iou[elig], cluster[elig], len(truth), len(pred))
     overlapped = np.zeros(len(pred), dtype=bool)
     overlapped[j[inter > 0]] = True
     return mi, mj, overlapped, iou
@@ -571,9 +571,8 @@ def bootstrap_ci(
         v = values[name]
         v = v[~np.isnan(v)]
         out[name] = (
-            (float(np.percentile(v, tail)), float(np.percentile(v, 100.0 - tail))) if v.size else None
+            (float(np.percentile(v, tail)), float(np.percentile(v, 100.0 - tail)))
+            if v.size
+            else None
         )
     return out
-
-
-assert {f.name for f in fields(IntervalReport)} >= set(BOOTSTRAP_METRICS)

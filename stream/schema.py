@@ -34,6 +34,7 @@ __all__ = [
     "Interval",
     "WindowBatch",
     "ExpertOutput",
+    "FUSION_INPUTS",
 ]
 
 TIME_COLUMNS = ("t_unix_s", "t_sim_s")
@@ -176,3 +177,17 @@ class ExpertOutput:
 
     p: np.ndarray  # (B,) float32
     u: np.ndarray  # (B,) float32
+
+
+#: Inputs of the fusion gate, in order: expert outputs, static availability and mask context
+#: (fresh fraction per sensor group over the window).
+FUSION_INPUTS = (
+    "p_dynamic",
+    "u_dynamic",
+    "p_static",
+    "u_static",
+    "static_available",
+    "fresh_temp",
+    "fresh_power",
+    "fresh_perf",
+)

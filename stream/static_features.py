@@ -124,34 +124,20 @@ STATIC_FEATURE_NAMES: tuple[str, ...] = (
 # --- API families: exact names, and name prefixes (library families) ---------------------------
 _API_EXACT: dict[str, frozenset[str]] = {
     "network": frozenset(
-        "socket socketpair connect bind listen accept accept4 send sendto sendmsg sendmmsg "
-        "sendfile recv recvfrom recvmsg recvmmsg getaddrinfo freeaddrinfo getnameinfo "
-        "gethostbyname gethostbyname2 gethostbyname_r gethostbyaddr setsockopt getsockopt "
-        "shutdown getpeername getsockname".split()
+        ["socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "send", "sendto", "sendmsg", "sendmmsg", "sendfile", "recv", "recvfrom", "recvmsg", "recvmmsg", "getaddrinfo", "freeaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r", "gethostbyaddr", "setsockopt", "getsockopt", "shutdown", "getpeername", "getsockname"]
     ),
     "process": frozenset(
-        "fork vfork clone clone3 execve execv execvp execvpe execl execlp execle execveat "
-        "fexecve system popen pclose ptrace kill tkill tgkill prctl setsid daemon "
-        "pthread_create posix_spawn posix_spawnp waitpid wait wait4 setuid setgid seteuid "
-        "setresuid chroot".split()
+        ["fork", "vfork", "clone", "clone3", "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "execveat", "fexecve", "system", "popen", "pclose", "ptrace", "kill", "tkill", "tgkill", "prctl", "setsid", "daemon", "pthread_create", "posix_spawn", "posix_spawnp", "waitpid", "wait", "wait4", "setuid", "setgid", "seteuid", "setresuid", "chroot"]
     ),
-    "crypto": frozenset("getrandom getentropy arc4random crypt crypt_r randombytes".split()),
+    "crypto": frozenset(["getrandom", "getentropy", "arc4random", "crypt", "crypt_r", "randombytes"]),
     "file": frozenset(
-        "open open64 openat openat64 creat creat64 fopen fopen64 fdopen freopen read pread "
-        "pread64 readv write pwrite pwrite64 writev fread fwrite unlink unlinkat remove rename "
-        "renameat renameat2 chmod fchmod fchmodat chown fchown lchown opendir fdopendir readdir "
-        "readdir64 closedir scandir stat stat64 lstat lstat64 fstat fstat64 fstatat fstatat64 "
-        "statx access faccessat mkdir mkdirat rmdir truncate ftruncate link symlink readlink "
-        "fsync getline __xstat __lxstat __fxstat __open_2 __open64_2 __read_chk".split()
+        ["open", "open64", "openat", "openat64", "creat", "creat64", "fopen", "fopen64", "fdopen", "freopen", "read", "pread", "pread64", "readv", "write", "pwrite", "pwrite64", "writev", "fread", "fwrite", "unlink", "unlinkat", "remove", "rename", "renameat", "renameat2", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "opendir", "fdopendir", "readdir", "readdir64", "closedir", "scandir", "stat", "stat64", "lstat", "lstat64", "fstat", "fstat64", "fstatat", "fstatat64", "statx", "access", "faccessat", "mkdir", "mkdirat", "rmdir", "truncate", "ftruncate", "link", "symlink", "readlink", "fsync", "getline", "__xstat", "__lxstat", "__fxstat", "__open_2", "__open64_2", "__read_chk"]
     ),
     "timing": frozenset(
-        "sleep usleep nanosleep clock_nanosleep clock_gettime gettimeofday time alarm "
-        "setitimer getitimer".split()
+        ["sleep", "usleep", "nanosleep", "clock_nanosleep", "clock_gettime", "gettimeofday", "time", "alarm", "setitimer", "getitimer"]
     ),
     "memory": frozenset(
-        "mmap mmap64 munmap mprotect madvise posix_madvise mlock mlock2 mlockall munlock "
-        "munlockall mremap shm_open shmget shmat memfd_create brk sbrk posix_memalign "
-        "aligned_alloc".split()
+        ["mmap", "mmap64", "munmap", "mprotect", "madvise", "posix_madvise", "mlock", "mlock2", "mlockall", "munlock", "munlockall", "mremap", "shm_open", "shmget", "shmat", "memfd_create", "brk", "sbrk", "posix_memalign", "aligned_alloc"]
     ),
     "device": frozenset(("ioctl", "__ioctl")),
 }
@@ -283,12 +269,12 @@ def _check_header(raw: bytes) -> dict[str, int]:
     if e_phnum == 0 or e_phentsize != (56 if is64 else 32):
         raise StaticParseError("corrupt ELF header (program header table)")
     if e_phoff + e_phnum * e_phentsize > size:
-        raise StaticParseError("truncated: program headers beyond end of file")
+        raise StaticParseError("truncated or corrupt: program headers beyond end of file")
     if e_shnum > 0:
         if e_shentsize != (64 if is64 else 40) or e_shstrndx >= e_shnum:
             raise StaticParseError("corrupt ELF header (section header table)")
         if e_shoff + e_shnum * e_shentsize > size:
-            raise StaticParseError("truncated: section headers beyond end of file")
+            raise StaticParseError("truncated or corrupt: section headers beyond end of file")
     ph_fmt = end + ("IIQQQQQQ" if is64 else "IIIIIIII")
     for k in range(e_phnum):
         fields = struct.unpack_from(ph_fmt, raw, e_phoff + k * e_phentsize)
@@ -297,7 +283,7 @@ def _check_header(raw: bytes) -> dict[str, int]:
         else:
             p_type, p_offset, _, _, p_filesz, _, _, _ = fields
         if p_type == _PT_LOAD and p_offset + p_filesz > size:
-            raise StaticParseError("truncated: loadable segment beyond end of file")
+            raise StaticParseError("truncated or corrupt: loadable segment beyond end of file")
     return {
         "is64": int(is64),
         "type": e_type,

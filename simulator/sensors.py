@@ -1,0 +1,164 @@
+"""Sensor-side randomness and sampling: noise streams, episodes, refresh clocks, sample-and-hold.
+
+Everything here is vectorised over devices and time and *chunk invariant*: stepping a chunk of any
+size gives bitwise the same values as stepping the whole run at once, because every random number
+is tied to an absolute sample index (one sequential generator per device, drawn sample-major) and
+every carried state is exact (integers, or values passed through unchanged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import ndtri
+
+__all__ = [
+    "NOISE_WORDS",
+    "NoiseBlock",
+    "NoiseSource",
+    "EpisodeProcess",
+    "RefreshClock",
+    "SampleHold",
+    "quantise",
+]
+
+#: 64-bit words of randomness per device and sample (4 uint16 slots or 2 uint32 slots per word).
+NOISE_WORDS = 12
+#: Inverse normal CDF at the 65,536 uint16 mid-quantiles: a uint16 maps to a N(0, 1) draw.
+_NORMAL_TABLE = ndtri((np.arange(65536, dtype=np.float64) + 0.5) / 65536.0).astype(np.float32)
+
+
+class NoiseBlock:
+    """The random words of one chunk, with typed views onto fixed slots.
+
+    u16 slot k is bits 16*(k%4).. of word k//4; u32 slot j covers u16 slots 2j and 2j+1.
+    """
+
+    __slots__ = ("_u16", "_u32")
+
+    def __init__(self, words: np.ndarray) -> None:
+        self._u16 = words.view(np.uint16)  # (D, n, 4W)
+        self._u32 = words.view(np.uint32)  # (D, n, 2W)
+
+    def normal(self, slot: int) -> np.ndarray:
+        """Standard normal draws (16-bit resolution), float32 (D, n)."""
+        return _NORMAL_TABLE[self._u16[:, :, slot]]
+
+    def uniform(self, slot: int) -> np.ndarray:
+        """Uniform draws in (0, 1) with 16-bit resolution, float32 (D, n)."""
+        return (self._u16[:, :, slot].astype(np.float32) + np.float32(0.5)) * np.float32(2.0**-16)
+
+    def u32(self, slot: int) -> np.ndarray:
+        """Raw uint32 draws (for rare-event decisions that need fine probabilities), (D, n)."""
+        return self._u32[:, :, slot]
+
+
+class NoiseSource:
+    """One sequential generator per device, keyed by (seed, tag), drawn sample-major.
+
+    Each sample consumes exactly `NOISE_WORDS` words, so the words for absolute sample i are the
+    same whatever the chunking: this is what makes the simulator chunk invariant.
+    """
+
+    def __init__(self, seeds: Sequence[int], tag: int) -> None:
+        self._gens = [np.random.SFC64(np.random.SeedSequence([int(s), tag])) for s in seeds]
+
+    def draw(self, n: int) -> NoiseBlock:
+        words = np.empty((len(self._gens), n, NOISE_WORDS), np.uint64)  # (D, n, W)
+        for d, gen in enumerate(self._gens):
+            words[d] = gen.random_raw(n * NOISE_WORDS).reshape(n, NOISE_WORDS)
+        return NoiseBlock(words)
+
+
+class EpisodeProcess:
+    """Randomly starting episodes of random length; returns the summed amplitude of active ones.
+
+    An episode starts at a sample with probability `rate_hz / hz` and lasts a log-uniform duration
+    in `duration_s`. Amplitudes are integers so the running sum carried across chunks is exact.
+    """
+
+    def __init__(self, d: int, hz: float, rate_hz: float, duration_s: tuple[float, float]) -> None:
+        self.hz = hz
+        self.p32 = np.uint32(min(2**32 - 1, round(rate_hz / hz * 2**32)))
+        self.lo, self.hi = np.log(duration_s[0] * hz), np.log(duration_s[1] * hz)
+        self.max_len = int(np.ceil(duration_s[1] * hz)) + 1
+        self.level = np.zeros(d, np.int64)  # running sum at the end of the last chunk
+        self.future = np.zeros((d, self.max_len), np.int64)  # deltas due after the last chunk
+
+    def step(
+        self, u_start: np.ndarray, u_len: np.ndarray, amp: np.ndarray | int = 1
+    ) -> np.ndarray:
+        """u_start uint32 (D, n), u_len uniform (D, n), amp int (D, n) or scalar -> int64 (D, n)."""
+        d, n = u_start.shape
+        delta = np.zeros((d, n + self.max_len), np.int64)
+        delta[:, : self.max_len] += self.future
+        dev, idx = np.nonzero(u_start < self.p32)
+        if dev.size:
+            length = np.exp(self.lo + (self.hi - self.lo) * u_len[dev, idx]).astype(np.int64)
+            length = np.clip(length, 1, self.max_len - 1)
+            a = amp[dev, idx] if isinstance(amp, np.ndarray) else np.full(dev.size, amp)
+            np.add.at(delta, (dev, idx), a)
+            np.add.at(delta, (dev, idx + length), -a)
+        level = np.cumsum(delta[:, :n], axis=1)
+        level += self.level[:, None]
+        self.level = level[:, -1].copy() if n else self.level
+        self.future = delta[:, n:].copy()
+        return level
+
+
+class RefreshClock:
+    """Which samples see a new reading of sensors refreshed every `period_s` (with jitter).
+
+    Sensor k refreshes at phase[k] + m * period[k]; the sample clock reads it with a jitter of
+    up to `jitter_s` (kept below half a sample so read times stay ordered). A sample is fresh
+    when at least one refresh happened since the previous read.
+    """
+
+    def __init__(self, period_s: np.ndarray, phase_s: np.ndarray, hz: float, jitter_frac: float):
+        self.period = period_s.astype(np.float64)  # (K, D)
+        self.phase = phase_s.astype(np.float64)  # (K, D)
+        self.dt = 1.0 / hz
+        self.jitter = min(0.45 * self.dt, jitter_frac * float(self.period.min()))
+        self.count = np.full(self.period.shape, -(2**62), np.int64)  # forces fresh at sample 0
+
+    def step(self, i0: int, u: np.ndarray) -> np.ndarray:
+        """i0: absolute index of the first sample; u: uniform jitter (D, n) -> bool (K, D, n)."""
+        n = u.shape[1]
+        t = (i0 + np.arange(n)) * self.dt  # (n,)
+        t = t + (u.astype(np.float64) - 0.5) * (2.0 * self.jitter)  # (D, n)
+        count = np.floor((t[None] - self.phase[..., None]) / self.period[..., None])
+        count = count.astype(np.int64)  # (K, D, n)
+        fresh = np.empty(count.shape, bool)
+        fresh[..., 0] = count[..., 0] != self.count
+        np.not_equal(count[..., 1:], count[..., :-1], out=fresh[..., 1:])
+        if n:
+            self.count = count[..., -1].copy()
+        return fresh
+
+
+class SampleHold:
+    """Sample-and-hold: stale samples repeat the last fresh value exactly (carried across chunks)."""
+
+    def __init__(self, shape: tuple[int, int], dtype: type = np.float32) -> None:
+        self.last = np.zeros(shape, dtype)  # (K, D)
+
+    def step(self, values: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        """values (K, D, n), fresh bool (K, D, n) -> held values (K, D, n)."""
+        k, d, n = values.shape
+        ext = np.empty((k, d, n + 1), values.dtype)
+        ext[..., 0] = self.last
+        ext[..., 1:] = values
+        idx = np.where(fresh, np.arange(1, n + 1, dtype=np.int32), np.int32(0))
+        np.maximum.accumulate(idx, axis=-1, out=idx)
+        out = np.take_along_axis(ext, idx, axis=-1)
+        if n:
+            self.last = out[..., -1].copy()
+        return out
+
+
+def quantise(x: np.ndarray, step: float) -> np.ndarray:
+    """Round to a multiple of `step` (sensor resolution)."""
+    if step == 1.0:
+        return np.rint(x)
+    return np.rint(x * (1.0 / step)) * step

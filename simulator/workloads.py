@@ -1,0 +1,315 @@
+"""Benign workload families: what a device's own application asks of CPU, GPU, memory, CV and IO.
+
+A workload is a per-device mean load (family profile x intensity x a small device variation) shaped
+by four processes: a Markov switch between 2-3 phase levels every few minutes, periodic batch spikes
+(camera-rate families), random benign bursts in random channels (including the channels trojans
+use: the confounders of a naive detector) and sample-level AR(1) noise. This module holds the
+profiles, draws one device's event lists and composes blocks of samples; the block loop, the noise
+generators and chunking live in `simulator/activity.py`.
+
+Internally channel 1 is the busiest core's excess over the mean CPU load ("gap"), so that
+cpu_peak = cpu + gap >= cpu by construction; every other channel is the `Demand` field itself.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+from simulator.config import WORKLOAD_FAMILIES, RunSpec
+
+__all__ = [
+    "CHANNELS",
+    "NOISE_REF",
+    "TAU_S",
+    "WorkloadProfile",
+    "PROFILES",
+    "DeviceWorkload",
+    "noise_std",
+    "device_workload",
+    "ar_coefficients",
+    "ar1",
+    "compose",
+]
+
+#: Demand fields in the order of every (7, ...) array here and in `simulator/trojans.py`.
+CHANNELS = ("cpu", "cpu_peak", "gpu", "emc", "cv", "mem", "io")
+_C = len(CHANNELS)
+#: Reference sample-level noise std per internal channel (cpu, gap, gpu, emc, cv, mem, io).
+NOISE_REF = np.array([0.03, 0.04, 0.04, 0.03, 0.03, 0.02, 0.03])
+#: Correlation time of the AR(1) noise per internal channel, seconds.
+TAU_S = np.array([0.6, 0.4, 1.0, 0.8, 1.0, 3.0, 0.4])
+_STREAM = zlib.crc32(b"simulator.workloads")
+_BURST_MAX_S = 60.0
+_PHASE_MIN_DWELL_S = 10.0
+_BATCH_PHASES = 32
+_BATCH_BURSTS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadProfile:
+    """A workload family. Tuples of 7 follow the internal channels (cpu, gap, gpu, emc, cv, mem, io).
+
+    base: mean load at intensity 1. noise: factor on `NOISE_REF`. phase_levels: load multipliers the
+    Markov switch moves between; phase_sensitivity: how strongly each channel follows them.
+    bursts: (weight, amplitude) templates, scaled by U(0.5, 1.5) per burst; durations log-normal
+    around burst_median_s, or Pareto(burst_pareto) above it (heavy-tailed), capped at 60 s.
+    spike_*: periodic batch spikes (period and width ranges in seconds, drawn per device).
+    """
+
+    base: tuple[float, ...]
+    noise: tuple[float, ...]
+    phase_levels: tuple[float, ...]
+    phase_sensitivity: tuple[float, ...]
+    phase_dwell_s: float
+    burst_rate_hz: float
+    burst_median_s: float
+    bursts: tuple[tuple[float, tuple[float, ...]], ...]
+    burst_pareto: float | None = None
+    spike_period_s: tuple[float, float] | None = None
+    spike_width_s: tuple[float, float] = (0.0, 0.0)
+    spike_amp: tuple[float, ...] = (0.0,) * 7
+
+
+#           cpu   gap   gpu   emc   cv    mem   io
+_CPU_BURST = (0.20, 0.15, 0.00, 0.03, 0.00, 0.02, 0.00)
+_MEM_BURST = (0.05, 0.03, 0.00, 0.14, 0.00, 0.14, 0.00)
+_IO_BURST = (0.06, 0.08, 0.00, 0.02, 0.00, 0.02, 0.28)
+_CV_BURST = (0.03, 0.02, 0.08, 0.04, 0.20, 0.00, 0.00)
+_GPU_BURST = (0.04, 0.02, 0.25, 0.10, 0.00, 0.04, 0.00)
+_GPU_STALL = (0.00, 0.00, -0.25, -0.10, 0.00, 0.00, 0.00)
+
+PROFILES: dict[str, WorkloadProfile] = {
+    "periodic_inference": WorkloadProfile(
+        base=(0.30, 0.25, 0.42, 0.32, 0.10, 0.25, 0.10),
+        noise=(1.0, 1.0, 1.2, 1.0, 0.9, 1.0, 1.0),
+        phase_levels=(0.7, 1.0, 1.25),
+        phase_sensitivity=(1.0, 0.5, 1.0, 0.8, 0.5, 0.6, 0.5),
+        phase_dwell_s=180.0,
+        burst_rate_hz=1 / 45,
+        burst_median_s=2.0,
+        bursts=((0.4, _CPU_BURST), (0.3, _MEM_BURST), (0.3, _IO_BURST)),
+        spike_period_s=(2.0, 5.0),
+        spike_width_s=(0.3, 0.8),
+        spike_amp=(0.12, 0.05, 0.30, 0.12, 0.00, 0.05, 0.00),
+    ),
+    "gpu_streaming": WorkloadProfile(
+        base=(0.22, 0.20, 0.80, 0.50, 0.12, 0.30, 0.08),
+        noise=(0.9, 0.9, 1.1, 1.1, 0.9, 1.0, 0.8),
+        phase_levels=(0.8, 1.0, 1.12),
+        phase_sensitivity=(0.8, 0.5, 1.0, 1.0, 0.6, 0.6, 0.5),
+        phase_dwell_s=240.0,
+        burst_rate_hz=1 / 60,
+        burst_median_s=3.0,
+        bursts=((0.3, _GPU_STALL), (0.3, _CPU_BURST), (0.2, _CV_BURST), (0.2, _MEM_BURST)),
+    ),
+    "memory_bound": WorkloadProfile(
+        base=(0.40, 0.22, 0.18, 0.70, 0.08, 0.60, 0.10),
+        noise=(1.1, 1.0, 0.9, 1.2, 0.8, 1.2, 0.9),
+        phase_levels=(0.75, 1.0, 1.2),
+        phase_sensitivity=(0.8, 0.5, 0.5, 1.0, 0.4, 1.0, 0.5),
+        phase_dwell_s=150.0,
+        burst_rate_hz=1 / 40,
+        burst_median_s=2.5,
+        bursts=((0.5, _MEM_BURST), (0.3, _CPU_BURST), (0.2, _IO_BURST)),
+    ),
+    "bursty_network": WorkloadProfile(
+        base=(0.28, 0.30, 0.12, 0.22, 0.08, 0.22, 0.30),
+        noise=(1.1, 1.2, 0.8, 0.9, 0.8, 0.9, 1.25),
+        phase_levels=(0.6, 1.0, 1.3),
+        phase_sensitivity=(1.0, 0.5, 0.4, 0.6, 0.3, 0.5, 1.0),
+        phase_dwell_s=120.0,
+        burst_rate_hz=1 / 12,
+        burst_median_s=0.8,
+        burst_pareto=1.3,
+        bursts=((0.6, _IO_BURST), (0.25, _CPU_BURST), (0.15, _MEM_BURST)),
+    ),
+    "cv_pipeline": WorkloadProfile(
+        base=(0.35, 0.25, 0.45, 0.40, 0.55, 0.32, 0.12),
+        noise=(1.0, 1.0, 1.0, 1.0, 1.25, 1.0, 1.0),
+        phase_levels=(0.7, 1.0, 1.2),
+        phase_sensitivity=(1.0, 0.5, 0.8, 0.8, 1.0, 0.6, 0.5),
+        phase_dwell_s=200.0,
+        burst_rate_hz=1 / 50,
+        burst_median_s=2.0,
+        bursts=((0.4, _CV_BURST), (0.3, _CPU_BURST), (0.3, _IO_BURST)),
+        spike_period_s=(1.0, 3.0),
+        spike_width_s=(0.2, 0.5),
+        spike_amp=(0.05, 0.03, 0.10, 0.05, 0.20, 0.03, 0.00),
+    ),
+}
+assert tuple(PROFILES) == WORKLOAD_FAMILIES
+
+
+def noise_std(family: str) -> np.ndarray:
+    """Sample-level (AR(1) marginal) noise std of a family, per `Demand` field in `CHANNELS` order."""
+    sd = NOISE_REF * np.asarray(PROFILES[family].noise)  # (7,) internal channels
+    out = sd.copy()
+    out[1] = math.hypot(sd[0], sd[1])  # cpu_peak = cpu + gap: independent noises add
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceWorkload:
+    """One device's workload: per-channel parameters (7,) and event lists in sample indices.
+
+    Phase segments tile [0, horizon) with a load multiplier each; bursts are [start, end) with an
+    amplitude vector each; spikes are on while (i - spike_phase) % spike_period < spike_width.
+    ar_init is the unit-variance AR(1) state just before sample 0.
+    """
+
+    base: np.ndarray
+    noise_sd: np.ndarray
+    sensitivity: np.ndarray
+    phase_start: np.ndarray
+    phase_end: np.ndarray
+    phase_level: np.ndarray
+    burst_start: np.ndarray
+    burst_end: np.ndarray
+    burst_amp: np.ndarray
+    spike_period: int
+    spike_width: int
+    spike_phase: int
+    spike_amp: np.ndarray
+    ar_init: np.ndarray
+
+
+def device_workload(spec: RunSpec, horizon: int) -> DeviceWorkload:
+    """Draw one device's workload parameters and events up to sample `horizon`, from `spec.seed`.
+
+    Events are drawn in fixed-size batches from their own streams, so those before any sample are
+    the same whatever the horizon: a run does not change with the fleet it is simulated in.
+    """
+    prof = PROFILES[spec.workload.family]
+    hz = spec.hz
+    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, _STREAM, 0]))
+    scale = 0.4 + 0.6 * spec.workload.intensity
+    base = np.asarray(prof.base) * scale * rng.uniform(0.9, 1.1, _C)
+    noise_sd = NOISE_REF * np.asarray(prof.noise)
+    ar_init = rng.standard_normal(_C)
+    if prof.spike_period_s is None:
+        period, width, phase = 1, 0, 0
+    else:
+        period = max(2, round(rng.uniform(*prof.spike_period_s) * hz))
+        width = min(period - 1, max(1, round(rng.uniform(*prof.spike_width_s) * hz)))
+        phase = int(rng.integers(0, period))
+    ps, pe, pl = _phases(prof, spec.seed, hz, horizon)
+    bs, be, ba = _bursts(prof, spec.seed, hz, horizon)
+    f32 = np.float32
+    return DeviceWorkload(
+        base=base.astype(f32),
+        noise_sd=noise_sd.astype(f32),
+        sensitivity=np.asarray(prof.phase_sensitivity, f32),
+        phase_start=ps,
+        phase_end=pe,
+        phase_level=pl.astype(f32),
+        burst_start=bs,
+        burst_end=be,
+        burst_amp=ba.astype(f32),
+        spike_period=period,
+        spike_width=width,
+        spike_phase=phase,
+        spike_amp=(np.asarray(prof.spike_amp) * scale).astype(f32),
+        ar_init=ar_init.astype(f32),
+    )
+
+
+def _phases(
+    prof: WorkloadProfile, seed: int, hz: float, horizon: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Markov switch: each dwell is 10 s + exponential, the next level uniform among the others.
+
+    The first dwell is memoryless from t = 0 and the first level uniform, so phases are stationary.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM, 1]))
+    n_lv = len(prof.phase_levels)
+    level = int(rng.integers(0, n_lv))
+    t, starts, levels = 0.0, [], []
+    mean_extra = prof.phase_dwell_s - _PHASE_MIN_DWELL_S
+    while t * hz < horizon:
+        dwell = _PHASE_MIN_DWELL_S + rng.exponential(mean_extra, _BATCH_PHASES)  # (P,)
+        steps = rng.integers(1, n_lv, _BATCH_PHASES)  # (P,)
+        lv = (level + np.concatenate([[0], np.cumsum(steps[:-1])])) % n_lv
+        starts.append(t + np.concatenate([[0.0], np.cumsum(dwell[:-1])]))
+        levels.append(lv)
+        t += float(dwell.sum())
+        level = int((lv[-1] + steps[-1]) % n_lv)
+    s = np.round(np.concatenate(starts) * hz).astype(np.int64)
+    e = np.append(s[1:], np.iinfo(np.int64).max)
+    keep = (s < horizon) & (e > s)
+    s, e = s[keep], np.minimum(e[keep], horizon)
+    return s, e, np.asarray(prof.phase_levels)[np.concatenate(levels)[keep]]
+
+
+def _bursts(
+    prof: WorkloadProfile, seed: int, hz: float, horizon: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson burst onsets; per burst a template (by weight), an amplitude and a duration."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM, 2]))
+    weights = np.asarray([w for w, _ in prof.bursts])
+    templates = np.asarray([a for _, a in prof.bursts])  # (T, 7)
+    t, onsets, durs, amps = 0.0, [], [], []
+    while t * hz < horizon:
+        gaps = rng.exponential(1.0 / prof.burst_rate_hz, _BATCH_BURSTS)  # (N,)
+        kind = rng.choice(len(weights), _BATCH_BURSTS, p=weights / weights.sum())  # (N,)
+        gain = rng.uniform(0.5, 1.5, _BATCH_BURSTS)  # (N,)
+        if prof.burst_pareto is None:
+            dur = prof.burst_median_s * np.exp(0.8 * rng.standard_normal(_BATCH_BURSTS))
+        else:
+            dur = prof.burst_median_s * (1.0 + rng.pareto(prof.burst_pareto, _BATCH_BURSTS))
+        onsets.append(t + np.cumsum(gaps))
+        durs.append(np.minimum(dur, _BURST_MAX_S))
+        amps.append(templates[kind] * gain[:, None])
+        t = float(onsets[-1][-1])
+    on = np.concatenate(onsets)
+    s = np.round(on * hz).astype(np.int64)
+    e = np.maximum(s + 1, np.round((on + np.concatenate(durs)) * hz).astype(np.int64))
+    keep = s < horizon
+    return s[keep], np.minimum(e[keep], horizon), np.concatenate(amps)[keep]
+
+
+def ar_coefficients(hz: float) -> np.ndarray:
+    """AR(1) coefficient per internal channel at sample rate `hz`: exp(-1 / (tau * hz))."""
+    return np.exp(-1.0 / (TAU_S * hz))
+
+
+def ar1(innov: np.ndarray, phi: float, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-variance AR(1) along the last axis: x[t] = phi x[t-1] + sqrt(1 - phi^2) innov[t].
+
+    innov: (D, n) with unit variance; state: (D,) value just before the first sample. Returns the
+    (D, n) float32 series and the new state (its last column).
+    """
+    b = np.array([math.sqrt(1.0 - phi * phi)], np.float32)
+    a = np.array([1.0, -phi], np.float32)
+    x, _ = lfilter(b, a, innov, axis=-1, zi=(np.float32(phi) * state)[:, None])
+    x = x.astype(np.float32, copy=False)
+    return x, x[:, -1].copy()
+
+
+def compose(
+    dw_base: np.ndarray,
+    sensitivity: np.ndarray,
+    level: np.ndarray,
+    spike_amp: np.ndarray,
+    spike_on: np.ndarray,
+    bursts: np.ndarray,
+    noise_sd: np.ndarray,
+    noise: np.ndarray,
+) -> np.ndarray:
+    """Workload demand per `Demand` field, (7, D, n) float32 in [0, 1] with cpu_peak >= cpu.
+
+    dw_base, sensitivity, spike_amp, noise_sd: (7, D, 1); level, spike_on: (D, n);
+    bursts, noise: (7, D, n).
+    """
+    w = dw_base * (1.0 + sensitivity * (level[None] - 1.0))  # (7, D, n)
+    w += spike_amp * spike_on[None]
+    w += bursts
+    w += noise_sd * noise
+    np.clip(w, 0.0, 1.0, out=w)
+    w[1] += w[0]  # cpu_peak = cpu + gap
+    np.minimum(w[1], 1.0, out=w[1])
+    return w.astype(np.float32, copy=False)

@@ -1,0 +1,121 @@
+"""Sources of samples: replay of recorded run directories, and ticking many runs together.
+
+A live simulated fleet is wired in by cli.py (stream never imports the simulator); it yields the
+same kind of ticks. Replayed runs at another rate are resampled causally to the model's rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from stream.run_meta import read_run_info
+from stream.telemetry_io import TelemetryError, read_telemetry
+
+__all__ = ["ReplayRun", "load_replay", "resample_causal", "read_truth", "ticks", "Tick"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRun:
+    """A recorded run at the model's rate: times (T,), raw features (T, F), masks (T, K)."""
+
+    run_id: str
+    binary_id: str | None
+    t_sim_s: np.ndarray
+    raw: np.ndarray
+    masks: np.ndarray
+    hz_in: float
+    duration_s: float
+    truth: np.ndarray | None  # (n, 2) or None when the run has no intervals.csv
+    n_samples_in: int
+
+
+def read_truth(path: Path) -> np.ndarray:
+    """intervals.csv -> (n, 2) [start, end); header-only files give an empty array."""
+    df = pl.read_csv(
+        path, schema_overrides={"t_start_sim_s": pl.Float64, "t_end_sim_s": pl.Float64}
+    )
+    for c in ("t_start_sim_s", "t_end_sim_s"):
+        if c not in df.columns:
+            raise TelemetryError(f"{path}: missing column '{c}'")
+    return df.select("t_start_sim_s", "t_end_sim_s").to_numpy().reshape(-1, 2).astype(np.float64)
+
+
+def resample_causal(
+    t: np.ndarray, raw: np.ndarray, masks: np.ndarray, hz: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resample to `hz` using only the past: output k at time k/hz averages the input samples in
+    ((k-1)/hz, k/hz]; its mask is fresh when any of them was. Empty bins hold the last value
+    with mask 0. Input already at `hz` on the same grid passes through unchanged."""
+    dt = 1.0 / hz
+    k_out = np.arange(int(np.ceil(t[0] * hz - 1e-9)), int(np.floor(t[-1] * hz + 1e-9)) + 1)
+    grid = k_out * dt
+    if t.size == grid.size and np.allclose(t, grid, atol=1e-6 * dt):
+        return t, raw, masks
+    bins = np.ceil(t * hz - 1e-9).astype(np.int64) - k_out[0]  # output index of each input
+    n = k_out.size
+    counts = np.bincount(bins, minlength=n)[:n]
+    sums = np.zeros((n, raw.shape[1]))
+    np.add.at(sums, bins, raw)
+    fresh = np.zeros((n, masks.shape[1]), np.uint8)
+    np.maximum.at(fresh, bins, masks)
+    out = np.empty_like(sums)
+    has = counts > 0
+    out[has] = sums[has] / counts[has, None]
+    last = np.maximum.accumulate(np.where(has, np.arange(n), 0))
+    out = out[last]
+    fresh[~has] = 0
+    return grid, out, fresh
+
+
+def load_replay(run_dir: Path, hz: float) -> ReplayRun:
+    """Read one run directory (ours or another tool's) for replay at the model rate `hz`."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TelemetryError(f"{run_dir}: no such run directory")
+    info = read_run_info(run_dir)
+    tel = read_telemetry(run_dir / "telemetry.csv")
+    hz_in = info.hz or tel.hz
+    t, raw, masks = resample_causal(tel.t_sim_s, tel.features, tel.masks, hz)
+    truth_path = run_dir / "intervals.csv"
+    truth = read_truth(truth_path) if truth_path.is_file() else None
+    duration = info.duration_s or float(tel.t_sim_s[-1] - tel.t_sim_s[0] + 1.0 / hz_in)
+    return ReplayRun(
+        run_id=info.run_id if info.own_format else (tel.run_id or info.run_id),
+        binary_id=info.binary_id or tel.binary_id or None,
+        t_sim_s=t,
+        raw=raw,
+        masks=masks,
+        hz_in=hz_in,
+        duration_s=duration,
+        truth=truth,
+        n_samples_in=tel.t_sim_s.size,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    rows: np.ndarray
+    t: np.ndarray
+    raw: np.ndarray
+    masks: np.ndarray
+
+
+def ticks(runs: Sequence[ReplayRun]) -> Iterator[Tick]:
+    """Interleave runs as devices 0..D-1: tick i holds sample i of every run that has one."""
+    lengths = np.array([r.t_sim_s.size for r in runs])
+    D, T = len(runs), int(lengths.max())
+    t = np.zeros((D, T))
+    raw = np.zeros((D, T, runs[0].raw.shape[1]))
+    masks = np.zeros((D, T, runs[0].masks.shape[1]), np.uint8)
+    for d, r in enumerate(runs):
+        n = lengths[d]
+        t[d, :n], raw[d, :n], masks[d, :n] = r.t_sim_s, r.raw, r.masks
+    order = np.argsort(-lengths, kind="stable")  # devices still running are a prefix of this
+    for i in range(T):
+        rows = np.sort(order[: int((lengths > i).sum())])
+        yield Tick(rows, t[rows, i], raw[rows, i], masks[rows, i])
