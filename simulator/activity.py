@@ -1,108 +1,113 @@
 """Software activity of a fleet: per-sample `Demand` of each device's workload plus its trojan.
 
-`ActivityModel` draws every device's event lists (workload phases, bursts, spikes; activations and
-trojan pulses) once at construction and synthesises samples in fixed internal blocks of `BLOCK`
-samples. Each block's noise comes from a generator keyed by (run seed, block index), and the AR(1)
-state is carried from block to block, so any chunking of `demand` gives bitwise the same samples.
-Blocks are made in order and only the few that a call needs are kept: an hour-long fleet never
-holds whole-run arrays.
+`ActivityModel` draws every device's event lists (workload phases, bursts and spikes; activations
+and trojan pulses) once at construction. A sample's demand is then a pure function of its index:
+events are rasterised with exact integer difference arrays, and the sample-level AR(1) noise is read
+from a shared bank at per-device offsets. So any chunking, in any order, gives bitwise the same
+samples, and an hour-long fleet never holds whole-run arrays.
+
+The noise bank is one long circular AR(1) realisation per channel (2**20 samples, from a fixed
+seed, per sample rate). Each device reads the sum of two windows of it at its own random offsets,
+divided by sqrt(2): still a unit-variance AR(1) with the same correlation time, and no two devices
+share the same noise.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import fields
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import lfilter
 
 from simulator import trojans, workloads
 from simulator.config import RunSpec
 from simulator.demand import Demand
 from simulator.schedules import Activation, activation_intervals
 
-__all__ = ["BLOCK", "ActivityModel"]
+__all__ = ["ActivityModel"]
 
-#: Samples per internal block: the unit of noise generation and of AR(1) state hand-over.
-BLOCK = 1024
-_NOISE_STREAM = zlib.crc32(b"simulator.activity.noise")
-#: Innovations per sample: 7 workload channels and the trojan's modulation.
-_N_INNOV = 8
-_UNIT = math.sqrt(12.0)  # U(-0.5, 0.5) * sqrt(12) has unit variance
+#: Largest number of samples synthesised at once; longer requests are cut into such pieces.
+CHUNK = 2048
+#: Samples per bank channel: 2**20 is 29 h at 10 Hz.
+_BANK_LEN = 1 << 20
+_BANK_SEED = zlib.crc32(b"simulator.activity.bank")
+_OFFSET_STREAM = zlib.crc32(b"simulator.activity.offsets")
+#: Bank channels: the 7 workload channels, then the trojan payload's own fluctuation.
+_TAU_S = np.append(workloads.TAU_S, trojans.MODULATION_TAU_S)
+#: Segments longer than this are split, so that the segments touching a range stay few.
+_SPLIT = 4096
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_bank(hz: float) -> np.ndarray:
+    """(8, _BANK_LEN + CHUNK) float32 unit-variance AR(1) series, circular, padded by wrapping.
+
+    The filter runs twice around the innovations and keeps the second lap, so the series continues
+    smoothly from its last sample to its first (the first lap's influence decays as phi**2**20).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([_BANK_SEED]))
+    eps = rng.standard_normal((_TAU_S.size, _BANK_LEN))  # (8, L)
+    bank = np.empty((_TAU_S.size, _BANK_LEN + CHUNK), np.float32)
+    for c, tau in enumerate(_TAU_S):
+        phi = math.exp(-1.0 / (tau * hz))
+        x = lfilter([math.sqrt(1.0 - phi * phi)], [1.0, -phi], np.tile(eps[c], 2))[_BANK_LEN:]
+        bank[c, :_BANK_LEN] = x
+        bank[c, _BANK_LEN:] = x[:CHUNK]
+    bank.setflags(write=False)
+    return bank
 
 
 class _Segments:
-    """Half-open sample-index segments [start, end) of D devices, each carrying K values.
+    """Half-open sample-index segments [start, end) of D devices, each with a positive int label.
 
-    Sorted by start with a bounded length, so the segments touching a range are found by binary
-    search; `sum` and `any` rasterise them over a range with a difference array and a cumsum.
+    Segments of one device must not overlap. Sorted by start with a bounded length, so the segments
+    touching a range are found by binary search; `label` rasterises them over a range with an
+    integer difference array, exactly and independently of where the range starts.
     """
 
-    def __init__(
-        self,
-        dev: np.ndarray,
-        start: np.ndarray,
-        end: np.ndarray,
-        values: np.ndarray | None = None,
-        max_len: int | None = None,
-    ) -> None:
-        if values is None:
-            values = np.ones((start.size, 1), np.float32)
-        if max_len is not None and start.size:  # split long segments so lookups stay local
-            pieces = np.maximum(1, -(-(end - start) // max_len))  # (E,)
-            idx = np.repeat(np.arange(start.size), pieces)
-            k = np.arange(idx.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-            dev, new_start = dev[idx], start[idx] + k * max_len
-            end, values, start = np.minimum(new_start + max_len, end[idx]), values[idx], new_start
-        order = np.argsort(start, kind="stable")
-        self.dev = dev[order].astype(np.intp)
-        self.start = start[order].astype(np.int64)
-        self.end = end[order].astype(np.int64)
-        self.values = np.ascontiguousarray(values[order].T, np.float32)  # (K, E)
-        self.max_len = int((self.end - self.start).max()) if self.start.size else 0
+    def __init__(self, dev: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        label = np.arange(1, start.size + 1)  # (E,) 0 means "no segment"
+        pieces = np.maximum(1, -(-(end - start) // _SPLIT))  # (E,)
+        idx = np.repeat(np.arange(start.size), pieces)  # (S,)
+        k = np.arange(idx.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)  # (S,)
+        s = start[idx] + k * _SPLIT
+        e = np.minimum(s + _SPLIT, end[idx])
+        order = np.argsort(s, kind="stable")
+        self.dev = dev[idx][order].astype(np.intp)
+        self.start = s[order].astype(np.int64)
+        self.end = e[order].astype(np.int64)
+        self.label = label[idx][order].astype(np.int32)
+        self.n_labels = start.size
 
-    def _select(self, b0: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lo = np.searchsorted(self.start, b0 - self.max_len, "left")
+    def label_at(self, b0: int, n: int, d: int) -> np.ndarray:
+        """(D, n) int32: label of the segment covering each of samples b0..b0+n-1, 0 if none."""
+        lo = np.searchsorted(self.start, b0 - _SPLIT, "left")
         hi = np.searchsorted(self.start, b0 + n, "left")
         sel = np.arange(lo, hi)[self.end[lo:hi] > b0]
-        s = np.maximum(self.start[sel] - b0, 0)
-        e = np.minimum(self.end[sel] - b0, n)
-        return sel, s, e
-
-    def sum(self, b0: int, n: int, d: int) -> np.ndarray:
-        """Sum of the values of the segments covering samples b0..b0+n-1: (K, D, n) float32."""
-        sel, s, e = self._select(b0, n)
-        diff = np.zeros((self.values.shape[0], d, n + 1), np.float32)  # (K, D, n + 1)
-        v = self.values[:, sel]  # (K, S)
-        np.add.at(diff, (slice(None), self.dev[sel], s), v)
-        np.add.at(diff, (slice(None), self.dev[sel], e), -v)
-        return np.cumsum(diff[:, :, :n], axis=-1, dtype=np.float32)
-
-    def any(self, b0: int, n: int, d: int) -> np.ndarray:
-        """Whether any segment covers each of samples b0..b0+n-1: (D, n) bool."""
-        sel, s, e = self._select(b0, n)
         diff = np.zeros((d, n + 1), np.int32)  # (D, n + 1)
-        np.add.at(diff, (self.dev[sel], s), 1)
-        np.add.at(diff, (self.dev[sel], e), -1)
-        return np.cumsum(diff[:, :n], axis=-1) > 0
+        np.add.at(diff, (self.dev[sel], np.maximum(self.start[sel] - b0, 0)), self.label[sel])
+        np.add.at(diff, (self.dev[sel], np.minimum(self.end[sel] - b0, n)), -self.label[sel])
+        return np.cumsum(diff[:, :n], axis=-1, dtype=np.int32)
 
 
-def _table(per_device: list[tuple[np.ndarray, ...]], max_len: int | None = None) -> _Segments:
-    """Stack per-device (start, end[, values]) lists into one `_Segments`."""
-    dev = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(per_device)])
-    start, end = (np.concatenate([p[j] for p in per_device]) for j in (0, 1))
-    values = np.concatenate([p[2] for p in per_device]) if len(per_device[0]) > 2 else None
-    return _Segments(dev, start, end, values, max_len)
+def _segments(per_device: Sequence[tuple[np.ndarray, np.ndarray]]) -> _Segments:
+    """Stack per-device (start, end) arrays into one `_Segments`; labels run in that order."""
+    dev = np.concatenate([np.full(s.size, i, np.intp) for i, (s, _) in enumerate(per_device)])
+    start = np.concatenate([np.asarray(s, np.int64) for s, _ in per_device])
+    end = np.concatenate([np.asarray(e, np.int64) for _, e in per_device])
+    return _Segments(dev, start, end)
 
 
 class ActivityModel:
-    """Per-sample software demand of D devices (workload + trojan), synthesised in chunks.
+    """Per-sample software demand of D devices (workload + trojan), synthesised in any chunks.
 
-    specs: one `RunSpec` per device, all with the same `hz`. Sample i is at t = i / hz. `intervals`
-    holds each device's ground-truth activations; the trojan's demand is driven from exactly those.
-    `demand` calls must go forward: each `start` at or after the block the previous call ended in
-    (contiguous calls always are); `start == 0` restarts from the beginning.
+    specs: one `RunSpec` per device, all with the same `hz`. Sample i is at t = i / hz, for
+    0 <= i < max n_samples. `intervals` holds each device's ground-truth activations, and the trojan
+    demand is driven from exactly those: zero outside them. Calls are independent: any `start`.
     """
 
     def __init__(self, specs: Sequence[RunSpec]) -> None:
@@ -115,8 +120,7 @@ class ActivityModel:
         rates = sorted({s.hz for s in specs})
         if len(rates) > 1:
             raise ValueError(
-                "The 'specs' parameter of ActivityModel must share one hz. "
-                f"Got rates {rates} instead."
+                f"The 'specs' parameter of ActivityModel must share one hz. Got {rates} instead."
             )
         self.specs = tuple(specs)
         self.hz = rates[0]
@@ -124,117 +128,100 @@ class ActivityModel:
         self.intervals: tuple[tuple[Activation, ...], ...] = tuple(
             activation_intervals(s) for s in specs
         )
-        d = len(specs)
-        self._d = d
+        self._d = d = len(specs)
         wls = [workloads.device_workload(s, self.horizon) for s in specs]
 
-        def col(name: str) -> np.ndarray:  # (7, D, 1)
+        def stack(name: str) -> np.ndarray:  # (7, D, 1)
             return np.stack([getattr(w, name) for w in wls], axis=1)[:, :, None]
 
-        self._base, self._sens = col("base"), col("sensitivity")
-        self._noise_sd, self._spike_amp = col("noise_sd"), col("spike_amp")
+        self._base, self._sens = stack("base"), stack("sensitivity")
+        self._noise_sd, self._spike_amp = stack("noise_sd"), stack("spike_amp")
         self._spike = np.array(
             [[w.spike_period, w.spike_width, w.spike_phase] for w in wls], np.int64
-        )  # (D, 3)
-        self._ar_init = np.stack([w.ar_init for w in wls], axis=0)  # (D, 7)
-        self._phases = _table(
-            [(w.phase_start, w.phase_end, w.phase_level[:, None]) for w in wls], BLOCK
-        )
-        self._bursts = _table([(w.burst_start, w.burst_end, w.burst_amp) for w in wls])
-        self._active = _table(
-            [
-                (
-                    np.array([round(a.t_start_s * self.hz) for a in iv], np.int64),
-                    np.array([round(a.t_end_s * self.hz) for a in iv], np.int64),
-                )
-                for iv in self.intervals
-            ]
-        )
-        self._trojan_on = _table(
+        ).T[:, :, None]  # (3, D, 1)
+        self._phases = _segments([(w.phase_start, w.phase_end) for w in wls])
+        self._phase_level = np.concatenate(
+            [[np.float32(1.0)], *(w.phase_level for w in wls)]
+        ).astype(np.float32)  # (1 + P,) by label
+        self._bursts = _segments([(w.burst_start, w.burst_end) for w in wls])
+        self._burst_amp = np.concatenate(
+            [np.zeros((1, 7), np.float32), *(w.burst_amp for w in wls)]
+        ).T.copy()  # (7, 1 + B) by label
+        self._active = _segments([_to_samples(iv, self.hz) for iv in self.intervals])
+        self._trojan_on = _segments(
             [trojans.on_segments(s, iv) for s, iv in zip(specs, self.intervals, strict=True)]
         )
         self._trojan_amp = np.stack([trojans.amplitude(s.trojan) for s in specs], axis=1)[
             :, :, None
         ]  # (7, D, 1)
-        self._phi = workloads.ar_coefficients(self.hz)  # (7,)
-        self._keys = [
-            np.random.SeedSequence([s.seed, _NOISE_STREAM]).generate_state(2, np.uint64)
-            for s in specs
-        ]
-        self._reset()
-
-    def _reset(self) -> None:
-        self._next_block = 0
-        self._ar_state = self._ar_init.T.copy()  # (7, D)
-        self._blocks: dict[int, Demand] = {}
+        self._offsets = np.stack(
+            [
+                np.random.default_rng(np.random.SeedSequence([s.seed, _OFFSET_STREAM])).integers(
+                    0, _BANK_LEN, (2, _TAU_S.size)
+                )
+                for s in specs
+            ],
+            axis=-1,
+        )  # (2, 8, D)
+        self._bank = _noise_bank(self.hz)
 
     def demand(self, start: int, n: int) -> Demand:
         """Demand of samples start..start+n-1 of every device: each field float32 (D, n)."""
         self._check_range(start, n)
-        if n == 0:
-            return Demand.zeros(self._d, 0)
-        first, last = start // BLOCK, (start + n - 1) // BLOCK
-        if start == 0 and self._next_block > 0 and 0 not in self._blocks:
-            self._reset()
-        if first < min(self._blocks, default=self._next_block):
-            raise ValueError(
-                "The 'start' parameter of ActivityModel.demand must not go back before the block "
-                f"of the previous call (sample {min(self._blocks, default=0) * BLOCK}) unless it "
-                f"is 0. Got {start} instead."
-            )
-        while self._next_block <= last:
-            k = self._next_block
-            block = self._make_block(k)
-            if k >= first:
-                self._blocks[k] = block
-            self._next_block += 1
-        for k in [k for k in self._blocks if k < first]:
-            del self._blocks[k]
-        parts = [
-            (self._blocks[k], max(start - k * BLOCK, 0), min(start + n - k * BLOCK, BLOCK))
-            for k in range(first, last + 1)
-        ]
-        return Demand(
-            **{
-                f.name: np.concatenate([getattr(b, f.name)[:, a:z] for b, a, z in parts], axis=1)
-                for f in fields(Demand)
-            }
-        )
+        if n <= CHUNK:
+            return self._demand(start, n)
+        out = Demand(*(np.empty((self._d, n), np.float32) for _ in range(7)))
+        for a in range(0, n, CHUNK):
+            part = self._demand(start + a, min(CHUNK, n - a))
+            for dst, src in zip(_fields(out), _fields(part), strict=True):
+                dst[:, a : a + src.shape[1]] = src
+        return out
 
     def active(self, start: int, n: int) -> np.ndarray:
         """(D, n) bool: whether sample time start..start+n-1 lies inside one of `intervals`."""
         self._check_range(start, n)
-        return self._active.any(start, n, self._d)
+        return self._active.label_at(start, n, self._d) > 0
 
     def _check_range(self, start: int, n: int) -> None:
         if start < 0 or n < 0 or start + n > self.horizon:
             raise ValueError(
-                "The 'start' and 'n' parameters of ActivityModel must satisfy "
-                f"0 <= start, 0 <= n, start + n <= {self.horizon}. Got start={start}, n={n} "
-                "instead."
+                "The 'start' and 'n' parameters of ActivityModel must satisfy 0 <= start, 0 <= n "
+                f"and start + n <= {self.horizon}. Got start={start}, n={n} instead."
             )
 
-    def _make_block(self, k: int) -> Demand:
-        """Samples k*BLOCK .. (k+1)*BLOCK-1 of every device; advances the AR(1) state."""
-        d, b0 = self._d, k * BLOCK
-        innov = np.empty((d, _N_INNOV, BLOCK), np.float32)  # (D, 8, B)
-        for i, key in enumerate(self._keys):
-            rng = np.random.Generator(np.random.Philox(key=key, counter=k << 64))
-            rng.random(out=innov[i], dtype=np.float32)
-        innov -= 0.5
-        innov *= _UNIT
-        noise = np.empty((7, d, BLOCK), np.float32)  # (7, D, B)
-        for c in range(7):
-            noise[c], self._ar_state[c] = workloads.ar1(
-                innov[:, c], float(self._phi[c]), self._ar_state[c]
-            )
-        level = self._phases.sum(b0, BLOCK, d)[0]  # (D, B)
-        bursts = self._bursts.sum(b0, BLOCK, d)  # (7, D, B)
-        idx = np.arange(b0, b0 + BLOCK)  # (B,)
-        period, width, phase = (self._spike[:, j : j + 1] for j in range(3))  # (D, 1) each
-        spike_on = (idx - phase) % period < width  # (D, B)
+    def _noise(self, b0: int, n: int) -> np.ndarray:
+        """(8, D, n) float32 unit-variance AR(1) noise of samples b0..b0+n-1."""
+        out = np.empty((_TAU_S.size, self._d, n), np.float32)
+        first = (self._offsets + b0) % _BANK_LEN  # (2, 8, D)
+        for c in range(_TAU_S.size):
+            win = sliding_window_view(self._bank[c], n)  # (L + CHUNK - n + 1, n) view
+            np.add(win[first[0, c]], win[first[1, c]], out=out[c])
+        out *= np.float32(1.0 / math.sqrt(2.0))
+        return out
+
+    def _demand(self, b0: int, n: int) -> Demand:
+        """Samples b0..b0+n-1 (n <= CHUNK): workload + trojan, added by `Demand.__add__`."""
+        d = self._d
+        noise = self._noise(b0, n)  # (8, D, n)
+        level = self._phase_level[self._phases.label_at(b0, n, d)]  # (D, n)
+        bursts = self._burst_amp[:, self._bursts.label_at(b0, n, d)]  # (7, D, n)
+        period, width, phase = self._spike  # (D, 1) each
+        spike_on = (np.arange(b0, b0 + n) - phase) % period < width  # (D, n)
         w = workloads.compose(
-            self._base, self._sens, level, self._spike_amp, spike_on, bursts, self._noise_sd, noise
-        )
-        tro = trojans.compose(self._trojan_amp, self._trojan_on.any(b0, BLOCK, d), innov[:, 7])
+            self._base, self._sens, level, self._spike_amp, spike_on, bursts, self._noise_sd,
+            noise[:7],
+        )  # fmt: skip
+        on = self._trojan_on.label_at(b0, n, d) > 0  # (D, n)
+        tro = trojans.compose(self._trojan_amp, on, noise[7])
         return Demand(*w) + Demand(*tro)
+
+
+def _to_samples(intervals: tuple[Activation, ...], hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Activation times back to sample indices (they lie on the grid, so this is exact)."""
+    s = np.array([round(a.t_start_s * hz) for a in intervals], np.int64)
+    e = np.array([round(a.t_end_s * hz) for a in intervals], np.int64)
+    return s, e
+
+
+def _fields(dm: Demand) -> tuple[np.ndarray, ...]:
+    return (dm.cpu, dm.cpu_peak, dm.gpu, dm.emc, dm.cv, dm.mem, dm.io)

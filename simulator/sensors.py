@@ -75,35 +75,42 @@ class EpisodeProcess:
     """Randomly starting episodes of random length; returns the summed amplitude of active ones.
 
     An episode starts at a sample with probability `rate_hz / hz` and lasts a log-uniform duration
-    in `duration_s`. Amplitudes are integers so the running sum carried across chunks is exact.
+    in `duration_s`. Pending episode ends are kept as a short list, and amplitudes are integers,
+    so the running level carried across chunks is exact whatever the episode length.
     """
 
     def __init__(self, d: int, hz: float, rate_hz: float, duration_s: tuple[float, float]) -> None:
-        self.hz = hz
         self.p32 = np.uint32(min(2**32 - 1, round(rate_hz / hz * 2**32)))
         self.lo, self.hi = np.log(duration_s[0] * hz), np.log(duration_s[1] * hz)
-        self.max_len = int(np.ceil(duration_s[1] * hz)) + 1
         self.level = np.zeros(d, np.int64)  # running sum at the end of the last chunk
-        self.future = np.zeros((d, self.max_len), np.int64)  # deltas due after the last chunk
+        self.end_dev = np.zeros(0, np.int64)  # pending ends: device, absolute sample, amplitude
+        self.end_at = np.zeros(0, np.int64)
+        self.end_amp = np.zeros(0, np.int64)
 
     def step(
-        self, u_start: np.ndarray, u_len: np.ndarray, amp: np.ndarray | int = 1
+        self, i0: int, u_start: np.ndarray, u_len: np.ndarray, amp: np.ndarray | int = 1
     ) -> np.ndarray:
         """u_start uint32 (D, n), u_len uniform (D, n), amp int (D, n) or scalar -> int64 (D, n)."""
         d, n = u_start.shape
-        delta = np.zeros((d, n + self.max_len), np.int64)
-        delta[:, : self.max_len] += self.future
+        delta = np.zeros((d, n), np.int64)
         dev, idx = np.nonzero(u_start < self.p32)
         if dev.size:
-            length = np.exp(self.lo + (self.hi - self.lo) * u_len[dev, idx]).astype(np.int64)
-            length = np.clip(length, 1, self.max_len - 1)
-            a = amp[dev, idx] if isinstance(amp, np.ndarray) else np.full(dev.size, amp)
+            length = np.maximum(np.exp(self.lo + (self.hi - self.lo) * u_len[dev, idx]), 1.0)
+            a = amp[dev, idx].astype(np.int64) if isinstance(amp, np.ndarray) else np.full(dev.size, amp)
             np.add.at(delta, (dev, idx), a)
-            np.add.at(delta, (dev, idx + length), -a)
-        level = np.cumsum(delta[:, :n], axis=1)
+            self.end_dev = np.concatenate([self.end_dev, dev])
+            self.end_at = np.concatenate([self.end_at, i0 + idx + length.astype(np.int64)])
+            self.end_amp = np.concatenate([self.end_amp, a])
+        due = self.end_at < i0 + n
+        if due.any():
+            np.add.at(delta, (self.end_dev[due], self.end_at[due] - i0), -self.end_amp[due])
+            keep = ~due
+            self.end_dev, self.end_at = self.end_dev[keep], self.end_at[keep]
+            self.end_amp = self.end_amp[keep]
+        level = np.cumsum(delta, axis=1)
         level += self.level[:, None]
-        self.level = level[:, -1].copy() if n else self.level
-        self.future = delta[:, n:].copy()
+        if n:
+            self.level = level[:, -1].copy()
         return level
 
 

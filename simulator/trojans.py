@@ -25,6 +25,7 @@ __all__ = [
     "GAIN",
     "EXPONENT",
     "MODULATION",
+    "MODULATION_TAU_S",
     "PULSE_PERIOD_S",
     "PULSE_DUTY",
     "PULSE_ON_S",
@@ -43,8 +44,9 @@ WEIGHTS: dict[str, tuple[float, ...]] = {
 }
 GAIN = 11.0
 EXPONENT = 1.5
-#: Relative sample-level fluctuation of an active payload (uniform, +-MODULATION * sqrt(3)).
+#: Relative sample-level fluctuation (std) of an active payload's load, and its correlation time.
 MODULATION = 0.1
+MODULATION_TAU_S = 0.5
 PULSE_PERIOD_S = (4.0, 10.0)
 PULSE_DUTY = (0.1, 0.3)
 PULSE_ON_S = (0.5, 2.0)
@@ -88,11 +90,11 @@ def on_segments(spec: RunSpec, intervals: tuple[Activation, ...]) -> tuple[np.nd
     return s[keep], e[keep]
 
 
-def compose(amp: np.ndarray, on: np.ndarray, innov: np.ndarray) -> np.ndarray:
+def compose(amp: np.ndarray, on: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """Trojan demand per field, (7, D, n) float32: exactly zero wherever `on` is False.
 
-    amp: (7, D, 1) from `amplitude`; on: (D, n) bool; innov: (D, n) unit-variance noise that makes
-    the payload's load fluctuate by a few percent.
+    amp: (7, D, 1) from `amplitude`; on: (D, n) bool; noise: (D, n) unit-variance noise that makes
+    the payload's load fluctuate by `MODULATION` (it stays positive: |noise| < 10 always).
     """
-    level = on * (1.0 + MODULATION * innov)  # (D, n)
+    level = on * (np.float32(1.0) + np.float32(MODULATION) * noise)  # (D, n)
     return (amp * level[None]).astype(np.float32, copy=False)

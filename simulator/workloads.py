@@ -4,8 +4,8 @@ A workload is a per-device mean load (family profile x intensity x a small devic
 by four processes: a Markov switch between 2-3 phase levels every few minutes, periodic batch spikes
 (camera-rate families), random benign bursts in random channels (including the channels trojans
 use: the confounders of a naive detector) and sample-level AR(1) noise. This module holds the
-profiles, draws one device's event lists and composes blocks of samples; the block loop, the noise
-generators and chunking live in `simulator/activity.py`.
+profiles, draws one device's event lists and composes samples from them; rasterising the events,
+the noise source and chunking live in `simulator/activity.py`.
 
 Internally channel 1 is the busiest core's excess over the mean CPU load ("gap"), so that
 cpu_peak = cpu + gap >= cpu by construction; every other channel is the `Demand` field itself.
@@ -18,7 +18,6 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from simulator.config import WORKLOAD_FAMILIES, RunSpec
 
@@ -31,8 +30,6 @@ __all__ = [
     "DeviceWorkload",
     "noise_std",
     "device_workload",
-    "ar_coefficients",
-    "ar1",
     "compose",
 ]
 
@@ -41,7 +38,8 @@ CHANNELS = ("cpu", "cpu_peak", "gpu", "emc", "cv", "mem", "io")
 _C = len(CHANNELS)
 #: Reference sample-level noise std per internal channel (cpu, gap, gpu, emc, cv, mem, io).
 NOISE_REF = np.array([0.03, 0.04, 0.04, 0.03, 0.03, 0.02, 0.03])
-#: Correlation time of the AR(1) noise per internal channel, seconds.
+#: Correlation time of the AR(1) noise per internal channel, seconds (the noise itself is drawn by
+#: `simulator/activity.py`).
 TAU_S = np.array([0.6, 0.4, 1.0, 0.8, 1.0, 3.0, 0.4])
 _STREAM = zlib.crc32(b"simulator.workloads")
 _BURST_MAX_S = 60.0
@@ -159,7 +157,6 @@ class DeviceWorkload:
 
     Phase segments tile [0, horizon) with a load multiplier each; bursts are [start, end) with an
     amplitude vector each; spikes are on while (i - spike_phase) % spike_period < spike_width.
-    ar_init is the unit-variance AR(1) state just before sample 0.
     """
 
     base: np.ndarray
@@ -175,7 +172,6 @@ class DeviceWorkload:
     spike_width: int
     spike_phase: int
     spike_amp: np.ndarray
-    ar_init: np.ndarray
 
 
 def device_workload(spec: RunSpec, horizon: int) -> DeviceWorkload:
@@ -190,7 +186,6 @@ def device_workload(spec: RunSpec, horizon: int) -> DeviceWorkload:
     scale = 0.4 + 0.6 * spec.workload.intensity
     base = np.asarray(prof.base) * scale * rng.uniform(0.9, 1.1, _C)
     noise_sd = NOISE_REF * np.asarray(prof.noise)
-    ar_init = rng.standard_normal(_C)
     if prof.spike_period_s is None:
         period, width, phase = 1, 0, 0
     else:
@@ -214,7 +209,6 @@ def device_workload(spec: RunSpec, horizon: int) -> DeviceWorkload:
         spike_width=width,
         spike_phase=phase,
         spike_amp=(np.asarray(prof.spike_amp) * scale).astype(f32),
-        ar_init=ar_init.astype(f32),
     )
 
 
@@ -248,11 +242,13 @@ def _phases(
 def _bursts(
     prof: WorkloadProfile, seed: int, hz: float, horizon: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Poisson burst onsets; per burst a template (by weight), an amplitude and a duration."""
+    """Bursts separated by exponential quiet gaps; per burst a template (by weight), a gain in
+    U(0.5, 1.5) and a duration. Bursts of one device never overlap, so a sample is in at most one.
+    The process starts a minute before t = 0, so the first burst is not tied to the start."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM, 2]))
     weights = np.asarray([w for w, _ in prof.bursts])
     templates = np.asarray([a for _, a in prof.bursts])  # (T, 7)
-    t, onsets, durs, amps = 0.0, [], [], []
+    t, onsets, durs, amps = -_BURST_MAX_S, [], [], []
     while t * hz < horizon:
         gaps = rng.exponential(1.0 / prof.burst_rate_hz, _BATCH_BURSTS)  # (N,)
         kind = rng.choice(len(weights), _BATCH_BURSTS, p=weights / weights.sum())  # (N,)
@@ -261,37 +257,21 @@ def _bursts(
             dur = prof.burst_median_s * np.exp(0.8 * rng.standard_normal(_BATCH_BURSTS))
         else:
             dur = prof.burst_median_s * (1.0 + rng.pareto(prof.burst_pareto, _BATCH_BURSTS))
-        onsets.append(t + np.cumsum(gaps))
-        durs.append(np.minimum(dur, _BURST_MAX_S))
+        dur = np.minimum(dur, _BURST_MAX_S)
+        ends = t + np.cumsum(gaps + dur)  # (N,)
+        onsets.append(ends - dur)
+        durs.append(dur)
         amps.append(templates[kind] * gain[:, None])
-        t = float(onsets[-1][-1])
+        t = float(ends[-1])
     on = np.concatenate(onsets)
     s = np.round(on * hz).astype(np.int64)
-    e = np.maximum(s + 1, np.round((on + np.concatenate(durs)) * hz).astype(np.int64))
-    keep = s < horizon
-    return s[keep], np.minimum(e[keep], horizon), np.concatenate(amps)[keep]
-
-
-def ar_coefficients(hz: float) -> np.ndarray:
-    """AR(1) coefficient per internal channel at sample rate `hz`: exp(-1 / (tau * hz))."""
-    return np.exp(-1.0 / (TAU_S * hz))
-
-
-def ar1(innov: np.ndarray, phi: float, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-variance AR(1) along the last axis: x[t] = phi x[t-1] + sqrt(1 - phi^2) innov[t].
-
-    innov: (D, n) with unit variance; state: (D,) value just before the first sample. Returns the
-    (D, n) float32 series and the new state (its last column).
-    """
-    b = np.array([math.sqrt(1.0 - phi * phi)], np.float32)
-    a = np.array([1.0, -phi], np.float32)
-    x, _ = lfilter(b, a, innov, axis=-1, zi=(np.float32(phi) * state)[:, None])
-    x = x.astype(np.float32, copy=False)
-    return x, x[:, -1].copy()
+    e = np.round((on + np.concatenate(durs)) * hz).astype(np.int64)
+    keep = (s < horizon) & (e > 0) & (e > s)
+    return np.maximum(s[keep], 0), np.minimum(e[keep], horizon), np.concatenate(amps)[keep]
 
 
 def compose(
-    dw_base: np.ndarray,
+    base: np.ndarray,
     sensitivity: np.ndarray,
     level: np.ndarray,
     spike_amp: np.ndarray,
@@ -302,14 +282,17 @@ def compose(
 ) -> np.ndarray:
     """Workload demand per `Demand` field, (7, D, n) float32 in [0, 1] with cpu_peak >= cpu.
 
-    dw_base, sensitivity, spike_amp, noise_sd: (7, D, 1); level, spike_on: (D, n);
-    bursts, noise: (7, D, n).
+    base, sensitivity, spike_amp, noise_sd: (7, D, 1); level, spike_on: (D, n);
+    bursts: (7, D, n); noise: (7, D, n) unit-variance AR(1), overwritten.
     """
-    w = dw_base * (1.0 + sensitivity * (level[None] - 1.0))  # (7, D, n)
+    w = sensitivity * (level - np.float32(1.0))[None]  # (7, D, n)
+    w += np.float32(1.0)
+    w *= base
     w += spike_amp * spike_on[None]
     w += bursts
-    w += noise_sd * noise
+    noise *= noise_sd
+    w += noise
     np.clip(w, 0.0, 1.0, out=w)
     w[1] += w[0]  # cpu_peak = cpu + gap
     np.minimum(w[1], 1.0, out=w[1])
-    return w.astype(np.float32, copy=False)
+    return w

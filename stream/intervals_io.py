@@ -15,7 +15,8 @@ Sources, each read into an `IntervalSet` (intervals per run, optional emission t
   predictions, and ``meta.json`` read leniently for ``run_id`` and ``duration_s`` only.
 - A directory of run directories: every subdirectory holding the file asked for.
 
-Errors are `IntervalFileError` naming the file, the 1-based data row and the column. Intervals are
+Errors are `IntervalFileError` naming the file, the row (1-based data row after the header, or
+"header row"; the line number in JSON Lines) and the column. Intervals are
 half-open ``[start, end)``; end == start is the empty interval and allowed, end < start is refused.
 """
 
@@ -129,7 +130,9 @@ class _Builder:
 
 def _fail(path: Path, row: int | None, column: str | None, what: str) -> IntervalFileError:
     where = str(path)
-    if row is not None:
+    if row == 0:
+        where += ", header row"
+    elif row is not None:
         where += f", row {row}"
     if column is not None:
         where += f", column '{column}'"
@@ -176,24 +179,22 @@ def _resolve_header(path: Path, header: list[str], kind: str) -> dict[str, str]:
     canonical: dict[str, str] = {}
     for name in names:
         if name in seen:
-            raise _fail(path, None, name, "duplicated column in the header")
+            raise _fail(path, 0, name, "duplicated column")
         seen.add(name)
         canon = ALIASES.get(name, name) if kind == "pred" else name
         if _ignored(canon, kind):
             continue
         if canon not in _USED[kind]:
             allowed = [*_USED[kind], *(TRUTH_IGNORED if kind == "truth" else _PRED_ALLOWED_DOC)]
-            raise _fail(
-                path, None, name, f"unknown column in the header (allowed: {', '.join(allowed)})"
-            )
+            raise _fail(path, 0, name, f"unknown column (allowed: {', '.join(allowed)})")
         if canon in canonical:
-            raise _fail(path, None, name, f"gives '{canon}' twice (as '{canonical[canon]}' too)")
+            raise _fail(path, 0, name, f"gives '{canon}' twice (as '{canonical[canon]}' too)")
         canonical[canon] = name
     missing = [c for c in (START, END) if c not in canonical]
     if missing:
         raise _fail(
             path,
-            None,
+            0,
             None,
             f"missing required column(s) {', '.join(missing)} (found: {', '.join(names)})",
         )
@@ -202,7 +203,7 @@ def _resolve_header(path: Path, header: list[str], kind: str) -> dict[str, str]:
 
 def _read_csv(path: Path, kind: str, default_run: str | None) -> IntervalSet:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise _fail(path, None, None, f"cannot read: {exc}") from None
@@ -210,7 +211,8 @@ def _read_csv(path: Path, kind: str, default_run: str | None) -> IntervalSet:
         raise _fail(path, None, None, "empty file (no header row)")
     header = rows[0]
     cols = _resolve_header(path, header, kind)
-    index = {canon: header.index(name) for canon, name in cols.items()}
+    stripped = [h.strip() for h in header]
+    index = {canon: stripped.index(name) for canon, name in cols.items()}
     has_ids = "run_id" in cols
     build = _Builder(path, has_run_ids=has_ids)
     fallback = default_run if default_run is not None else ""
@@ -250,7 +252,7 @@ def _read_csv(path: Path, kind: str, default_run: str | None) -> IntervalSet:
 
 def _read_jsonl(path: Path, default_run: str | None) -> IntervalSet:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, None, None, f"cannot read: {exc}") from None
     objects: list[tuple[int, dict[str, object]]] = []
@@ -432,10 +434,17 @@ def write_intervals_jsonl(
     intervals: Mapping[str, np.ndarray],
     emit_s: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Write one JSON object per interval: run_id, t_start_s, t_end_s and t_emit_s when known."""
+    """Write one JSON object per interval: run_id, t_start_s, t_end_s and t_emit_s when known.
+
+    A run without intervals gets one object with null times, so it is still declared.
+    """
     with Path(path).open("w", encoding="utf-8") as fh:
-        for run, s, e, t in _rows(intervals, emit_s):
-            obj: dict[str, object] = {"run_id": run, "t_start_s": s, "t_end_s": e}
-            if t is not None:
-                obj["t_emit_s"] = t
-            fh.write(json.dumps(obj) + "\n")
+        for run, arr in intervals.items():
+            rows = list(_rows({run: arr}, None if emit_s is None else {run: emit_s[run]}))
+            if not rows:
+                fh.write(json.dumps({"run_id": run, "t_start_s": None, "t_end_s": None}) + "\n")
+            for _, s, e, t in rows:
+                obj: dict[str, object] = {"run_id": run, "t_start_s": s, "t_end_s": e}
+                if t is not None:
+                    obj["t_emit_s"] = t
+                fh.write(json.dumps(obj) + "\n")

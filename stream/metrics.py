@@ -270,7 +270,7 @@ def _covered_length(
     _, seg_run, seg_s, seg_e = _sweep(run_b, b[:, 0], b[:, 1])
     segs = np.stack([seg_s, seg_e], axis=1) if seg_s.size else _EMPTY2
     i, _, inter, _ = _overlap_pairs(run_a, a, seg_run, segs)  # segments are disjoint
-    return np.bincount(i, weights=inter, minlength=len(a))
+    return np.bincount(i, weights=inter, minlength=len(a)).astype(np.float64)
 
 
 def _optimal_matching(
@@ -386,7 +386,7 @@ def run_stats(runs: Sequence[RunIntervals], min_iou: float = DEFAULT_MIN_IOU) ->
     lo = np.maximum(truth[tk, 0], span_s[run_t[tk]])
     hi = np.maximum(lo, np.minimum(truth[tk, 1], span_e[run_t[tk]]))
     _, seg_run, seg_s, seg_e = _sweep(run_t[tk], lo, hi)
-    truth_in_span = np.bincount(seg_run, weights=seg_e - seg_s, minlength=n_runs)
+    truth_in_span = np.bincount(seg_run, weights=seg_e - seg_s, minlength=n_runs).astype(float)
     benign = np.where(known, span_e - span_s - truth_in_span, np.nan)
 
     len_t = truth[:, 1] - truth[:, 0]
@@ -403,8 +403,8 @@ def run_stats(runs: Sequence[RunIntervals], min_iou: float = DEFAULT_MIN_IOU) ->
         n_matched=np.bincount(run_t[mi], minlength=n_runs),
         n_false_alarms=n_fa,
         benign_s=benign,
-        range_recall_sum=np.bincount(run_t, weights=frac_t, minlength=n_runs),
-        range_precision_sum=np.bincount(run_p, weights=frac_p, minlength=n_runs),
+        range_recall_sum=np.bincount(run_t, weights=frac_t, minlength=n_runs).astype(float),
+        range_precision_sum=np.bincount(run_p, weights=frac_p, minlength=n_runs).astype(float),
         ttd_s=ttd,
         ttd_run=run_t[mi],
         ttd_from_start=from_start,
@@ -477,13 +477,27 @@ def _opt(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
-def pool_stats(stats: RunStats) -> IntervalReport:
-    """Pool per-run statistics (each run once) into a report."""
+def pool_stats(stats: RunStats, weights: np.ndarray | None = None) -> IntervalReport:
+    """Pool per-run statistics into a report; ``weights`` ``(R,)`` counts each run that many times.
+
+    Weight k on a run scores exactly as if the run were listed k times (how bootstrap resamples
+    are pooled without copying runs).
+    """
     n_runs = len(stats.run_ids)
-    m = {k: v[0] for k, v in _pooled_metrics(stats, np.ones((1, n_runs))).items()}
-    unknown = [rid for rid, b in zip(stats.run_ids, stats.benign_s, strict=True) if np.isnan(b)]
+    w = np.ones(n_runs, dtype=np.int64) if weights is None else np.asarray(weights)
+    if w.shape != (n_runs,) or (w < 0).any():
+        raise ValueError(
+            f"The 'weights' parameter of pool_stats must be ({n_runs},) and >= 0. "
+            f"Got shape {w.shape} instead."
+        )
+    m = {k: v[0] for k, v in _pooled_metrics(stats, w[None, :]).items()}
+    unknown = [
+        rid
+        for rid, b, k in zip(stats.run_ids, stats.benign_s, w, strict=True)
+        if np.isnan(b) and k > 0
+    ]
     reason = None
-    if n_runs == 0:
+    if w.sum() == 0:
         reason = "no runs were scored"
     elif unknown:
         reason = (
@@ -508,14 +522,15 @@ def pool_stats(stats: RunStats) -> IntervalReport:
         n_matched=int(m["n_matched"]),
         n_false_alarms=int(m["n_false_alarms"]),
         benign_hours=_opt(m["benign_hours"]),
-        n_runs=n_runs,
-        ttd_from_start=bool(stats.ttd_from_start.any()),
+        n_runs=int(w.sum()),
+        ttd_from_start=bool((stats.ttd_from_start & (w[stats.ttd_run] > 0)).any()),
         min_iou=stats.min_iou,
     )
 
 
 def score_runs(runs: Sequence[RunIntervals], min_iou: float = DEFAULT_MIN_IOU) -> IntervalReport:
     """Score runs pooled: event P/R/F1, FAR/h, TTD median/p90, miss rate, range P/R."""
+    _check_min_iou(min_iou, "score_runs")
     return pool_stats(run_stats(runs, min_iou))
 
 

@@ -124,20 +124,184 @@ STATIC_FEATURE_NAMES: tuple[str, ...] = (
 # --- API families: exact names, and name prefixes (library families) ---------------------------
 _API_EXACT: dict[str, frozenset[str]] = {
     "network": frozenset(
-        ["socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "send", "sendto", "sendmsg", "sendmmsg", "sendfile", "recv", "recvfrom", "recvmsg", "recvmmsg", "getaddrinfo", "freeaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r", "gethostbyaddr", "setsockopt", "getsockopt", "shutdown", "getpeername", "getsockname"]
+        [
+            "socket",
+            "socketpair",
+            "connect",
+            "bind",
+            "listen",
+            "accept",
+            "accept4",
+            "send",
+            "sendto",
+            "sendmsg",
+            "sendmmsg",
+            "sendfile",
+            "recv",
+            "recvfrom",
+            "recvmsg",
+            "recvmmsg",
+            "getaddrinfo",
+            "freeaddrinfo",
+            "getnameinfo",
+            "gethostbyname",
+            "gethostbyname2",
+            "gethostbyname_r",
+            "gethostbyaddr",
+            "setsockopt",
+            "getsockopt",
+            "shutdown",
+            "getpeername",
+            "getsockname",
+        ]
     ),
     "process": frozenset(
-        ["fork", "vfork", "clone", "clone3", "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "execveat", "fexecve", "system", "popen", "pclose", "ptrace", "kill", "tkill", "tgkill", "prctl", "setsid", "daemon", "pthread_create", "posix_spawn", "posix_spawnp", "waitpid", "wait", "wait4", "setuid", "setgid", "seteuid", "setresuid", "chroot"]
+        [
+            "fork",
+            "vfork",
+            "clone",
+            "clone3",
+            "execve",
+            "execv",
+            "execvp",
+            "execvpe",
+            "execl",
+            "execlp",
+            "execle",
+            "execveat",
+            "fexecve",
+            "system",
+            "popen",
+            "pclose",
+            "ptrace",
+            "kill",
+            "tkill",
+            "tgkill",
+            "prctl",
+            "setsid",
+            "daemon",
+            "pthread_create",
+            "posix_spawn",
+            "posix_spawnp",
+            "waitpid",
+            "wait",
+            "wait4",
+            "setuid",
+            "setgid",
+            "seteuid",
+            "setresuid",
+            "chroot",
+        ]
     ),
-    "crypto": frozenset(["getrandom", "getentropy", "arc4random", "crypt", "crypt_r", "randombytes"]),
+    "crypto": frozenset(
+        ["getrandom", "getentropy", "arc4random", "crypt", "crypt_r", "randombytes"]
+    ),
     "file": frozenset(
-        ["open", "open64", "openat", "openat64", "creat", "creat64", "fopen", "fopen64", "fdopen", "freopen", "read", "pread", "pread64", "readv", "write", "pwrite", "pwrite64", "writev", "fread", "fwrite", "unlink", "unlinkat", "remove", "rename", "renameat", "renameat2", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "opendir", "fdopendir", "readdir", "readdir64", "closedir", "scandir", "stat", "stat64", "lstat", "lstat64", "fstat", "fstat64", "fstatat", "fstatat64", "statx", "access", "faccessat", "mkdir", "mkdirat", "rmdir", "truncate", "ftruncate", "link", "symlink", "readlink", "fsync", "getline", "__xstat", "__lxstat", "__fxstat", "__open_2", "__open64_2", "__read_chk"]
+        [
+            "open",
+            "open64",
+            "openat",
+            "openat64",
+            "creat",
+            "creat64",
+            "fopen",
+            "fopen64",
+            "fdopen",
+            "freopen",
+            "read",
+            "pread",
+            "pread64",
+            "readv",
+            "write",
+            "pwrite",
+            "pwrite64",
+            "writev",
+            "fread",
+            "fwrite",
+            "unlink",
+            "unlinkat",
+            "remove",
+            "rename",
+            "renameat",
+            "renameat2",
+            "chmod",
+            "fchmod",
+            "fchmodat",
+            "chown",
+            "fchown",
+            "lchown",
+            "opendir",
+            "fdopendir",
+            "readdir",
+            "readdir64",
+            "closedir",
+            "scandir",
+            "stat",
+            "stat64",
+            "lstat",
+            "lstat64",
+            "fstat",
+            "fstat64",
+            "fstatat",
+            "fstatat64",
+            "statx",
+            "access",
+            "faccessat",
+            "mkdir",
+            "mkdirat",
+            "rmdir",
+            "truncate",
+            "ftruncate",
+            "link",
+            "symlink",
+            "readlink",
+            "fsync",
+            "getline",
+            "__xstat",
+            "__lxstat",
+            "__fxstat",
+            "__open_2",
+            "__open64_2",
+            "__read_chk",
+        ]
     ),
     "timing": frozenset(
-        ["sleep", "usleep", "nanosleep", "clock_nanosleep", "clock_gettime", "gettimeofday", "time", "alarm", "setitimer", "getitimer"]
+        [
+            "sleep",
+            "usleep",
+            "nanosleep",
+            "clock_nanosleep",
+            "clock_gettime",
+            "gettimeofday",
+            "time",
+            "alarm",
+            "setitimer",
+            "getitimer",
+        ]
     ),
     "memory": frozenset(
-        ["mmap", "mmap64", "munmap", "mprotect", "madvise", "posix_madvise", "mlock", "mlock2", "mlockall", "munlock", "munlockall", "mremap", "shm_open", "shmget", "shmat", "memfd_create", "brk", "sbrk", "posix_memalign", "aligned_alloc"]
+        [
+            "mmap",
+            "mmap64",
+            "munmap",
+            "mprotect",
+            "madvise",
+            "posix_madvise",
+            "mlock",
+            "mlock2",
+            "mlockall",
+            "munlock",
+            "munlockall",
+            "mremap",
+            "shm_open",
+            "shmget",
+            "shmat",
+            "memfd_create",
+            "brk",
+            "sbrk",
+            "posix_memalign",
+            "aligned_alloc",
+        ]
     ),
     "device": frozenset(("ioctl", "__ioctl")),
 }
@@ -427,9 +591,7 @@ def _segment_and_hardening_features(binary, hdr: dict[str, int]) -> dict[str, fl
         for s in segments
         if int(s.type) == _PT_LOAD
     )
-    exec_stack = any(
-        int(s.type) == _PT_GNU_STACK and int(s.flags) & _PF_X for s in segments
-    )
+    exec_stack = any(int(s.type) == _PT_GNU_STACK and int(s.flags) & _PF_X for s in segments)
     has_dynamic = _PT_DYNAMIC in seg_types
     bind_now = False
     flags_1 = 0
@@ -450,8 +612,7 @@ def _segment_and_hardening_features(binary, hdr: dict[str, int]) -> dict[str, fl
         "has_wx_segment": float(wx),
         "exec_stack": float(exec_stack),
         "pie": float(
-            hdr["type"] == _ET_DYN
-            and (_PT_INTERP in seg_types or bool(flags_1 & _DF_1_PIE))
+            hdr["type"] == _ET_DYN and (_PT_INTERP in seg_types or bool(flags_1 & _DF_1_PIE))
         ),
         "nx": float(_PT_GNU_STACK in seg_types and not exec_stack),
         "relro": relro,

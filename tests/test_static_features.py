@@ -247,7 +247,9 @@ def _corrupt_header(data: bytes) -> bytes:
 
 BAD_FILES = {
     "empty": lambda real: b"",
-    "random_bytes": lambda real: np.random.default_rng(0).integers(0, 256, 4096).astype("u1").tobytes(),
+    "random_bytes": lambda real: (
+        np.random.default_rng(0).integers(0, 256, 4096).astype("u1").tobytes()
+    ),
     "text": lambda real: b"#!/bin/sh\necho this is not an ELF file\n" * 20,
     "truncated_64": lambda real: real[:64],
     "truncated_1000": lambda real: real[:1000],

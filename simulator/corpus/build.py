@@ -115,18 +115,22 @@ SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("hashd", "compute", ("static", "release", "debug")),
     SourceSpec("kworker_sync", "compute", ("size", "hardened")),
     SourceSpec("updater_helper", "compute", ("release", "legacy")),
+    SourceSpec("bench_runner", "compute", ("hardened", "size")),
     # mempressure: memory hammering
     SourceSpec("memtest_svc", "mempressure", ("debug", "release", "size")),
     SourceSpec("cachesync", "mempressure", ("hardened", "pie_os")),
     SourceSpec("pagepool", "mempressure", ("release", "legacy")),
+    SourceSpec("zram_tune", "mempressure", ("release", "debug")),
     # cv: accelerator abuse
     SourceSpec("nvsvc", "cv", ("release", "debug", "size")),
     SourceSpec("render_helper", "cv", ("hardened", "debug")),
     SourceSpec("vicd", "cv", ("size", "pie_os")),
+    SourceSpec("gst_helper", "cv", ("release", "legacy")),
     # io: exfiltration beacons
     SourceSpec("netcheck", "io", ("static", "release", "debug")),
     SourceSpec("resolvd", "io", ("size", "hardened")),
     SourceSpec("syslog_fwd", "io", ("release", "legacy")),
+    SourceSpec("mqtt_bridge", "io", ("pie_os", "debug")),
 )
 
 
@@ -135,7 +139,10 @@ def find_compiler(cc: str | None = None) -> str | None:
     if cc is not None:
         found = shutil.which(cc)
         if found is None:
-            raise FileNotFoundError(f"The 'cc' parameter of build_corpus must be an executable compiler. Got {cc!r} instead.")
+            raise FileNotFoundError(
+                f"The 'cc' parameter of build_corpus must name an executable compiler. "
+                f"Got {cc!r} instead."
+            )
         return found
     for name in PREFERRED_COMPILERS:
         found = shutil.which(name)
@@ -205,11 +212,6 @@ def build_corpus(
     build also removes `.elf` files left in `out_dir/bin` by an earlier build. Raises when no
     compiler is found, a source does not compile cleanly, or two builds give identical bytes.
     """
-    compiler = find_compiler(cc)
-    if compiler is None:
-        raise FileNotFoundError(
-            f"No C compiler found (tried {', '.join(PREFERRED_COMPILERS)}); pass cc=..."
-        )
     specs = SOURCES
     if only is not None:
         known = {s.name for s in SOURCES}
@@ -220,6 +222,11 @@ def build_corpus(
                 f"Got {unknown} instead."
             )
         specs = tuple(s for s in SOURCES if s.name in set(only))
+    compiler = find_compiler(cc)
+    if compiler is None:
+        raise FileNotFoundError(
+            f"No C compiler found (tried {', '.join(PREFERRED_COMPILERS)}); pass cc=..."
+        )
     arch, compiler_name = compiler_identity(compiler)
     src_dir = corpus_dir() / "src"
     out_dir = Path(out_dir)
@@ -264,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; prints a per-capability summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=corpus_dir(), help="output directory")
-    parser.add_argument("--cc", default=None, help="C compiler (default: aarch64 cross gcc, else gcc)")
+    parser.add_argument(
+        "--cc", default=None, help="C compiler (default: aarch64 cross gcc, else gcc)"
+    )
     parser.add_argument("--only", nargs="+", default=None, help="build only these sources")
     args = parser.parse_args(argv)
     records = build_corpus(args.out, args.cc, only=args.only)
@@ -273,7 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         mine = [r for r in records if r.capability == capability]
         sources = sorted({r.source for r in mine})
         print(f"{capability:12s} {len(mine):3d} binaries from {len(sources)} sources")
-    print(f"{len(records)} binaries, {total / 1e6:.2f} MB, arch {records[0].arch if records else '-'}")
+    print(
+        f"{len(records)} binaries, {total / 1e6:.2f} MB, arch {records[0].arch if records else '-'}"
+    )
     return 0
 
 

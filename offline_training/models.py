@@ -1,0 +1,206 @@
+"""The three torch models that are exported to ONNX: dynamic ensemble, static ensemble, fusion gate.
+
+Ensembles keep all E members in one module through grouped layers (member e owns the e-th block of
+every parameter along dim 0), so one graph scores every member in one call and members still train
+independently. Both ensembles end in `ensemble_outputs`: per-member logits are prior-corrected
+(`logit_offset`, undoing the class re-weighting used in training) and temperature-scaled, then
+
+    p = mean_e sigmoid(z_e),   u = H(p) - mean_e H(sigmoid(z_e))   (bits)
+
+`u` is the mutual information between the prediction and the member: it is 0 when members agree and
+grows with their disagreement, and for a binary outcome it is bounded by 1 bit, so it lies in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ensemble_outputs",
+    "DynamicEnsemble",
+    "StaticEnsemble",
+    "FusionGateNet",
+    "member_blocks",
+]
+
+_EPS = 1e-6
+_LOG2 = float(np.log(2.0))
+
+
+def _entropy_bits(p: torch.Tensor) -> torch.Tensor:
+    q = p.clamp(_EPS, 1.0 - _EPS)
+    return -(q * torch.log(q) + (1.0 - q) * torch.log(1.0 - q)) / _LOG2
+
+
+def ensemble_outputs(
+    logits: torch.Tensor, offset: torch.Tensor, temperature: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, E) member logits -> calibrated member probabilities (B, E), p (B,), u (B,)."""
+    members = torch.sigmoid((logits + offset) / temperature)
+    p = members.mean(dim=1)
+    u = (_entropy_bits(p) - _entropy_bits(members).mean(dim=1)).clamp(0.0, 1.0)
+    return members, p, u
+
+
+def _init_blocks(param: torch.Tensor, n_members: int, fan_in: int, seed: int, k: int) -> None:
+    """Uniform(+-1/sqrt(fan_in)) init, each member's block from its own seeded generator."""
+    bound = 1.0 / np.sqrt(fan_in)
+    blocks = param.data.view(n_members, -1)
+    for e in range(n_members):
+        g = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, e, k]).generate_state(1)[0])
+        )
+        blocks[e] = (torch.rand(blocks.shape[1], generator=g) * 2.0 - 1.0) * bound
+
+
+def member_blocks(module: nn.Module, n_members: int) -> list[torch.Tensor]:
+    """Views (E, -1) of every trainable parameter: row e is member e's parameters."""
+    return [p.data.view(n_members, -1) for p in module.parameters()]
+
+
+class DynamicEnsemble(nn.Module):
+    """E small causal temporal CNNs over a window of features plus mask channels, in one graph.
+
+    x (B, W, F) standardised features and m (B, W, K) masks as 0/1 floats -> average-pool time by
+    `pool` (aligned to the window's end) -> causal dilated Conv1d layers with `channels` per member
+    -> [last step, time mean] -> one logit per member. About 0.9 MFLOP per member per window for
+    W=200, F=29, K=20, pool=5, channels=32, three layers.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_masks: int,
+        window: int,
+        *,
+        members: int = 5,
+        channels: int = 32,
+        pool: int = 5,
+        dilations: tuple[int, ...] = (1, 2, 4),
+        kernel: int = 3,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if window < pool:
+            raise ValueError(
+                f"The 'window' parameter of DynamicEnsemble must be >= pool ({pool}). "
+                f"Got {window} instead."
+            )
+        self.n_features, self.n_masks, self.window = n_features, n_masks, window
+        self.members, self.channels, self.pool, self.kernel = members, channels, pool, kernel
+        self.dilations = tuple(dilations)
+        self.crop = window % pool  # drop the oldest samples so pooling ends at the window's end
+        c_in, e, c = n_features + n_masks, members, channels
+        convs = [nn.Conv1d(c_in, e * c, kernel, dilation=self.dilations[0])]
+        convs += [nn.Conv1d(e * c, e * c, kernel, dilation=d, groups=e) for d in self.dilations[1:]]
+        self.convs = nn.ModuleList(convs)
+        self.head = nn.Conv1d(e * 2 * c, e, 1, groups=e)
+        self.register_buffer("logit_offset", torch.zeros(()))
+        self.register_buffer("temperature", torch.ones(()))
+        k = 0
+        for conv, fan in zip(convs, [c_in * kernel] + [c * kernel] * (len(convs) - 1), strict=True):
+            _init_blocks(conv.weight, e, fan, seed, k)
+            _init_blocks(conv.bias, e, fan, seed, k + 1)
+            k += 2
+        _init_blocks(self.head.weight, e, 2 * c, seed, k)
+        _init_blocks(self.head.bias, e, 2 * c, seed, k + 1)
+
+    def pooled(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """(B, W, F), (B, W, K) -> (B, F+K, W // pool), channels first."""
+        h = torch.cat([x, m], dim=2).transpose(1, 2)[:, :, self.crop :]
+        return F.avg_pool1d(h, self.pool) if self.pool > 1 else h
+
+    def logits_from_pooled(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, F+K, T) pooled inputs -> (B, E) raw member logits (used directly in training)."""
+        for conv, d in zip(self.convs, self.dilations, strict=True):
+            h = F.relu(conv(F.pad(h, ((self.kernel - 1) * d, 0))))
+        b, e, c = h.shape[0], self.members, self.channels
+        feats = torch.cat([h[:, :, -1].reshape(b, e, c), h.mean(dim=2).reshape(b, e, c)], dim=2)
+        return self.head(feats.reshape(b, e * 2 * c, 1)).reshape(b, e)
+
+    def forward(
+        self, x: torch.Tensor, m: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> p_members (B, E), p (B,), u (B,), all calibrated and in [0, 1]."""
+        z = self.logits_from_pooled(self.pooled(x, m))
+        return ensemble_outputs(z, self.logit_offset, self.temperature)
+
+
+class StaticEnsemble(nn.Module):
+    """E bootstrap members over the raw static feature vector s (B, S), standardisation inside.
+
+    hidden = 0: L2-regularised logistic members (robust with ~30 training binaries);
+    hidden > 0: one hidden ReLU layer of that width per member.
+    """
+
+    def __init__(self, n_features: int, *, members: int = 5, hidden: int = 0, seed: int = 0):
+        super().__init__()
+        self.n_features, self.members, self.hidden = n_features, members, hidden
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.register_buffer("logit_offset", torch.zeros(()))
+        self.register_buffer("temperature", torch.ones(()))
+        if hidden > 0:
+            self.body = nn.Linear(n_features, members * hidden)
+            self.out = nn.Conv1d(members * hidden, members, 1, groups=members)
+            _init_blocks(self.body.weight, members, n_features, seed, 0)
+            _init_blocks(self.body.bias, members, n_features, seed, 1)
+            _init_blocks(self.out.weight, members, hidden, seed, 2)
+            _init_blocks(self.out.bias, members, hidden, seed, 3)
+        else:
+            self.body = nn.Linear(n_features, members)
+            self.out = None
+            nn.init.zeros_(self.body.weight)
+            nn.init.zeros_(self.body.bias)
+
+    def set_standardisation(self, features: np.ndarray) -> None:
+        """Mean and spread of the training binaries' features (constant features get scale 1)."""
+        f = np.asarray(features, np.float64)
+        std = f.std(axis=0)
+        self.mean.copy_(torch.as_tensor(f.mean(axis=0), dtype=torch.float32))
+        self.scale.copy_(torch.as_tensor(np.where(std > 1e-6, std, 1.0), dtype=torch.float32))
+
+    def logits(self, s: torch.Tensor) -> torch.Tensor:
+        """(B, S) raw features -> (B, E) raw member logits."""
+        z = ((s - self.mean) / self.scale).clamp(-10.0, 10.0)
+        if self.out is None:
+            return self.body(z)
+        h = F.relu(self.body(z))
+        return self.out(h.unsqueeze(2)).squeeze(2)
+
+    def forward(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> p_members (B, E), p (B,), u (B,)."""
+        return ensemble_outputs(self.logits(s), self.logit_offset, self.temperature)
+
+
+class FusionGateNet(nn.Module):
+    """A tiny MLP on the fusion context (B, len(FUSION_INPUTS)) -> score (B,) in [0, 1].
+
+    Probabilities enter as clamped logits (scaled by 1/4); the static ones are zeroed when the
+    static expert is unavailable, so the runtime's placeholder (0.5, 1) carries no weight.
+    """
+
+    def __init__(self, n_inputs: int = 8, *, hidden: int = 8, seed: int = 0) -> None:
+        super().__init__()
+        self.n_inputs = n_inputs
+        self.hidden1 = nn.Linear(n_inputs, hidden)
+        self.out = nn.Linear(hidden, 1)
+        _init_blocks(self.hidden1.weight, 1, n_inputs, seed, 0)
+        _init_blocks(self.hidden1.bias, 1, n_inputs, seed, 1)
+        _init_blocks(self.out.weight, 1, hidden, seed, 2)
+        _init_blocks(self.out.bias, 1, hidden, seed, 3)
+
+    def transform(self, ctx: torch.Tensor) -> torch.Tensor:
+        """FUSION_INPUTS order: p_d, u_d, p_s, u_s, static_available, fresh_temp/power/perf."""
+        p = ctx[:, [0, 2]].clamp(1e-4, 1.0 - 1e-4)
+        logit = torch.log(p / (1.0 - p)) / 4.0
+        avail = ctx[:, 4:5]
+        cols = [logit[:, :1], ctx[:, 1:2], logit[:, 1:2] * avail, ctx[:, 3:4] * avail, avail]
+        return torch.cat(cols + [ctx[:, 5:]], dim=1)
+
+    def forward(self, ctx: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.hidden1(self.transform(ctx)))
+        return torch.sigmoid(self.out(h)).reshape(-1)

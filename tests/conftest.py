@@ -1,0 +1,36 @@
+"""Shared fixtures: one tiny benchmark written once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.benchmark import PRESETS
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    """A benchmark small enough for CI: 10 runs of 60-90 s."""
+    return PRESETS["tiny"].model_copy(
+        update={"n_runs": 10, "short_s": (60.0, 90.0), "long_s": (100.0, 120.0), "seed": 11}
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory, tiny_cfg) -> Path:
+    """runs/, binaries/, splits/ and processed/ of the tiny benchmark, via the CLI's own path."""
+    from click.testing import CliRunner
+
+    import cli
+
+    out = tmp_path_factory.mktemp("data") / "fusionbench_sim"
+    cli._write_benchmark(tiny_cfg, out, windows=True)
+    return out
+
+
+@pytest.fixture
+def cli_runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
