@@ -38,6 +38,8 @@ def write_binaries(corpus: Sequence[BinaryRecord], out_dir: Path) -> Path:
                 "binary_path": dest.name,
                 "sha256": rec.sha256,
                 "capability": rec.capability,
+                "source": rec.source,
+                "arch": rec.arch,
             }
         )
     csv = bdir / "binaries.csv"
