@@ -16,6 +16,7 @@ __all__ = [
     "CDYN_W_PER_MHZ",
     "LEAK_W",
     "IDLE_W",
+    "unit_coefficients",
     "unit_power",
     "cv_power",
     "dram_power",
@@ -43,14 +44,18 @@ INA_WINDOW_S = 2.5
 _INA_SCALE = 16.0
 
 
-def unit_power(v2, f_mhz, work_mhz, temp_c, dyn_scale, leak_scale):
+def unit_coefficients(dyn_scale: np.ndarray, leak_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-device dynamic (W/MHz) and leakage (W, referred to 0 °C) coefficients, each (3, D)."""
+    return CDYN_W_PER_MHZ * dyn_scale, LEAK_W * leak_scale * np.exp(-LEAK_K * 25.0)
+
+
+def unit_power(v2, work_mhz, temp_c, cdyn, cleak):
     """Dynamic + leakage power (W) of the cpu, gpu and soc domains, stacked on axis 0.
 
-    work_mhz = min(f, demand * f_max) is the busy share of the clock (util * f).
+    v2: squared voltage of the current level; work_mhz = min(f, demand * f_max), the busy share
+    of the clock (util * f); temp_c: junction temperature; cdyn, cleak from `unit_coefficients`.
     """
-    dyn = (CDYN_W_PER_MHZ * dyn_scale) * work_mhz
-    leak = (LEAK_W * leak_scale) * np.exp(LEAK_K * (temp_c - 25.0))
-    return v2 * (dyn + leak)
+    return v2 * (cdyn * work_mhz + cleak * np.exp(LEAK_K * temp_c))
 
 
 def cv_power(cv_demand: np.ndarray) -> np.ndarray:

@@ -90,12 +90,9 @@ class Ambient:
     def step(self, i0: int, noise: NoiseBlock, s_start: int, s_len: int, s_amp: int) -> np.ndarray:
         """Ambient (D, n) in °C for samples i0..i0+n-1."""
         u_amp = noise.uniform(s_amp)
-        kind = np.minimum((u_amp * 3).astype(np.int64), 2)
-        frac = u_amp * 3 - kind
-        lo = np.array([k[0] for k in EVENT_KINDS_C])[kind]
-        hi = np.array([k[1] for k in EVENT_KINDS_C])[kind]
-        amp_mc = np.rint((lo + (hi - lo) * frac) * 1000.0).astype(np.int64)
-        offset_mc = self.events.step(i0, noise.u32(s_start), noise.uniform(s_len), amp_mc)
+        offset_mc = self.events.step(
+            i0, noise.u32(s_start), noise.uniform(s_len), lambda d, i: _event_amplitude_mc(u_amp[d, i])
+        )
         t = (i0 + np.arange(offset_mc.shape[1])) * self.dt
         drift = self.drift_amp[:, None] * np.sin(self.drift_w[:, None] * t + self.drift_phase[:, None])
         target = offset_mc * 1e-3 + drift  # (D, n)
@@ -103,3 +100,12 @@ class Ambient:
             self.zi = target[:, :1] * self.a
         lagged, self.zi = lfilter([1.0 - self.a], [1.0, -self.a], target, axis=1, zi=self.zi)
         return self.base[:, None] + lagged
+
+
+def _event_amplitude_mc(u: np.ndarray) -> np.ndarray:
+    """Map uniform draws to an event kind (a third each) and its amplitude in milli-°C."""
+    kind = np.minimum((u * 3).astype(np.int64), 2)
+    frac = u * 3 - kind
+    lo = np.array([k[0] for k in EVENT_KINDS_C])[kind]
+    hi = np.array([k[1] for k in EVENT_KINDS_C])[kind]
+    return np.rint((lo + (hi - lo) * frac) * 1000.0).astype(np.int64)

@@ -8,7 +8,7 @@ every carried state is exact (integers, or values passed through unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.special import ndtri
@@ -88,15 +88,23 @@ class EpisodeProcess:
         self.end_amp = np.zeros(0, np.int64)
 
     def step(
-        self, i0: int, u_start: np.ndarray, u_len: np.ndarray, amp: np.ndarray | int = 1
+        self,
+        i0: int,
+        u_start: np.ndarray,
+        u_len: np.ndarray,
+        amp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> np.ndarray:
-        """u_start uint32 (D, n), u_len uniform (D, n), amp int (D, n) or scalar -> int64 (D, n)."""
+        """Summed amplitude of active episodes, int64 (D, n), for samples i0..i0+n-1.
+
+        u_start: uint32 (D, n) start draws; u_len: uniform (D, n) length draws; amp maps the
+        (device, sample) indices of new starts to integer amplitudes (default 1).
+        """
         d, n = u_start.shape
         delta = np.zeros((d, n), np.int64)
         dev, idx = np.nonzero(u_start < self.p32)
         if dev.size:
             length = np.maximum(np.exp(self.lo + (self.hi - self.lo) * u_len[dev, idx]), 1.0)
-            a = amp[dev, idx].astype(np.int64) if isinstance(amp, np.ndarray) else np.full(dev.size, amp)
+            a = np.ones(dev.size, np.int64) if amp is None else amp(dev, idx).astype(np.int64)
             np.add.at(delta, (dev, idx), a)
             self.end_dev = np.concatenate([self.end_dev, dev])
             self.end_at = np.concatenate([self.end_at, i0 + idx + length.astype(np.int64)])

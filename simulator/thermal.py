@@ -26,7 +26,7 @@ G_FAN = 1.25
 TAU_SINK_S = 16.0
 #: Board: to sink and to air (W/°C), time constant (s).
 G_SINK_BOARD = 0.08
-G_BOARD_AIR = 0.22
+G_BOARD_AIR = 0.40
 TAU_BOARD_S = 300.0
 
 

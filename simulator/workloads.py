@@ -116,7 +116,7 @@ PROFILES: dict[str, WorkloadProfile] = {
         bursts=((0.5, _MEM_BURST), (0.3, _CPU_BURST), (0.2, _IO_BURST)),
     ),
     "bursty_network": WorkloadProfile(
-        base=(0.28, 0.30, 0.12, 0.22, 0.08, 0.22, 0.30),
+        base=(0.34, 0.30, 0.15, 0.28, 0.08, 0.25, 0.35),
         noise=(1.1, 1.2, 0.8, 0.9, 0.8, 0.9, 1.25),
         phase_levels=(0.6, 1.0, 1.3),
         phase_sensitivity=(1.0, 0.5, 0.4, 0.6, 0.3, 0.5, 1.0),
@@ -224,7 +224,7 @@ def _phases(
     level = int(rng.integers(0, n_lv))
     t, starts, levels = 0.0, [], []
     mean_extra = prof.phase_dwell_s - _PHASE_MIN_DWELL_S
-    while t * hz < horizon:
+    while not starts or t * hz < horizon:
         dwell = _PHASE_MIN_DWELL_S + rng.exponential(mean_extra, _BATCH_PHASES)  # (P,)
         steps = rng.integers(1, n_lv, _BATCH_PHASES)  # (P,)
         lv = (level + np.concatenate([[0], np.cumsum(steps[:-1])])) % n_lv

@@ -409,8 +409,14 @@ def write_intervals_csv(
 ) -> None:
     """Write runs' intervals with the ground-truth column names (plus t_emit_s, duration_s if given).
 
+    ``emit_s`` is for prediction files, ``duration_s`` for truth files (readers refuse the other).
     A run without intervals gets one row with empty times, so it is still declared.
     """
+    if emit_s is not None and duration_s is not None:
+        raise ValueError(
+            "The 'duration_s' parameter of write_intervals_csv must be None when emit_s is given "
+            "(a prediction file has no durations). Got both instead."
+        )
     header = ["run_id", START, END]
     if emit_s is not None:
         header.append("t_emit_s")

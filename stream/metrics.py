@@ -313,16 +313,16 @@ def _check_min_iou(min_iou: float, owner: str) -> None:
 
 def _eligible_matching(
     run_t: np.ndarray, truth: np.ndarray, run_p: np.ndarray, pred: np.ndarray, min_iou: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Optimal matching over many runs; also returns the overlap pairs for false-alarm checks."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Optimal matching over many runs, plus which predictions overlap any truth at all."""
     i, j, inter, cluster = _overlap_pairs(run_t, truth, run_p, pred)
     union = (truth[i, 1] - truth[i, 0]) + (pred[j, 1] - pred[j, 0]) - inter
     iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     elig = (inter > 0) & (iou >= min_iou * (1.0 - _IOU_SLACK))
     mi, mj = _optimal_matching(i[elig], j[elig], iou[elig], cluster[elig], len(truth), len(pred))
     overlapped = np.zeros(len(pred), dtype=bool)
-    overlapped[j[inter > 0]] = True
-    return mi, mj, overlapped, iou
+    overlapped[j[inter > 0]] = True  # (M,)
+    return mi, mj, overlapped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def match_intervals(
     run = RunIntervals("run", truth, pred)
     zt = np.zeros(len(run.truth), dtype=np.int64)
     zp = np.zeros(len(run.pred), dtype=np.int64)
-    mi, mj, _, _ = _eligible_matching(zt, run.truth, zp, run.pred, min_iou)
+    mi, mj, _ = _eligible_matching(zt, run.truth, zp, run.pred, min_iou)
     return mi, mj
 
 
@@ -370,7 +370,7 @@ def run_stats(runs: Sequence[RunIntervals], min_iou: float = DEFAULT_MIN_IOU) ->
         [np.nan if r.scored_end_s is None else r.scored_end_s for r in runs], dtype=np.float64
     )  # (R,)
 
-    mi, mj, overlapped, _ = _eligible_matching(run_t, truth, run_p, pred, min_iou)
+    mi, mj, overlapped = _eligible_matching(run_t, truth, run_p, pred, min_iou)
     from_start = np.isnan(emit[mj])
     t_emit = np.where(from_start, pred[mj, 0], emit[mj])
     ttd = np.maximum(0.0, t_emit - truth[mi, 0])

@@ -1,0 +1,310 @@
+"""The Jetson-class device model: turns per-sample resource `Demand` into telemetry columns.
+
+Composition: regime (caps, ambient, supply) -> governor targets -> a per-sample feedback loop,
+vectorised over devices, that carries only the tightly coupled state (DVFS level and throttle
+caps, thermal nodes, fan) -> vectorised-over-time reporting (power rails and INA averaging,
+perf counters, sensor refresh, dropouts, multiplexing, noise, quantisation). Every random draw
+is tied to an absolute sample index, so any chunking gives bitwise the same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from simulator import dvfs, power
+from simulator.config import RunSpec
+from simulator.demand import Demand
+from simulator.fan import FAN_PWM, RPM_FLOOR, FanController
+from simulator.instance import SENSOR_CLOCKS, draw_instances
+from simulator.perf import MUX_DURATION_S, MUX_RATE_HZ, multiplex_hidden, perf_counters
+from simulator.regimes import Ambient, input_voltage, mode_tops, power_budget_w
+from simulator.sensors import EpisodeProcess, NoiseSource, RefreshClock, SampleHold, quantise
+from simulator.thermal import ThermalNetwork
+from stream.schema import (
+    MASK_COLUMNS,
+    PERF_COLUMNS,
+    PERF_MASKS,
+    POWER_COLUMNS,
+    POWER_MASKS,
+    SIGNAL_COLUMNS,
+    TEMP_COLUMNS,
+    TEMP_MASKS,
+)
+
+__all__ = ["DeviceModel", "TICK_S"]
+
+#: Polling period (s) of the thermal governor: fan state, fan estimate and throttle steps.
+TICK_S = 0.5
+#: The governor's EMC request also follows GPU activity (shared memory traffic).
+EMC_FROM_GPU = 0.35
+#: Sensor noise: temperatures (°C), power (mW floor and relative), rpm (relative).
+TEMP_NOISE_C = 0.12
+POWER_NOISE_MW, POWER_NOISE_REL = 2.0, 0.003
+RPM_NOISE_REL = 0.01
+#: Dropout episodes holding a whole sensor group stale: rate (per s) and durations (s).
+TEMP_DROPOUT = (1.0 / 900.0, (1.0, 10.0))
+POWER_DROPOUT = (1.0 / 600.0, (1.0, 8.0))
+#: Module power averaging for the soft cap (s).
+POWER_AVG_TAU_S = 1.0
+_NOISE_TAG = 0xD371CE
+
+# uint16 / uint32 noise slots (see sensors.NoiseBlock)
+_S_TEMP, _S_POWER, _S_PERF, _S_RPM, _S_VIN = 0, 6, 12, 19, 20
+_S_JIT = (21, 22, 23, 24, 25)  # temp cpu/gpu, temp aux/ttp, board, power cpu/gpu/soc, power rest
+_U32_DROP_T, _U32_DROP_P, _U32_MUX, _U32_AMB = 13, 14, 15, 16
+_S_LEN_DROP_T, _S_LEN_DROP_P, _S_LEN_MUX, _S_LEN_AMB, _S_AMB = 34, 35, 36, 37, 38
+# sensor clock indices (instance.SENSOR_CLOCKS order) per jitter group
+_CLOCK_GROUPS = ((0, 1), (2, 3), (4,), (6, 7, 8), (9, 10, 11, 12))
+
+
+class DeviceModel:
+    """A fleet of D simulated boards stepped together; see the module docstring.
+
+    power_mode, jetson_clocks: the constant regime columns per device.
+    """
+
+    def __init__(self, specs: Sequence[RunSpec]) -> None:
+        if len(specs) == 0:
+            raise ValueError("The 'specs' parameter of DeviceModel must be non-empty. Got 0 instead.")
+        hz = {s.hz for s in specs}
+        if len(hz) != 1:
+            raise ValueError(
+                f"The 'specs' parameter of DeviceModel must share one hz. Got {sorted(hz)} instead."
+            )
+        self.hz = hz.pop()
+        self.dt = 1.0 / self.hz
+        self.d = d = len(specs)
+        self.power_mode = tuple(s.regime.power_mode for s in specs)
+        self.jetson_clocks = tuple(s.regime.jetson_clocks for s in specs)
+        self.instance = inst = draw_instances([s.device_seed for s in specs])
+        seeds = [s.seed for s in specs]
+        self._noise = NoiseSource(seeds, _NOISE_TAG)
+        self._v_nom = np.array([s.regime.input_voltage_v for s in specs])
+        eff_in = power.converter_efficiency(self._v_nom)
+        self._eff_in = eff_in
+        self._loss_k = 1.0 / (power.MODULE_EFFICIENCY * eff_in) - 1.0  # heat per W of module power
+        self._budget = power_budget_w(self.power_mode, self._v_nom)
+        self._ambient = Ambient(np.array([s.regime.ambient_c for s in specs]), seeds, self.hz)
+        self._pinned = np.array(self.jetson_clocks, bool)
+        self._dvfs = dvfs.Dvfs(mode_tops(self.power_mode), self._pinned, self.hz)
+        self._tick = max(1, int(round(self.hz * TICK_S)))
+        self._thermal = ThermalNetwork(inst, self.hz)
+        self._fan = FanController(inst, self._pinned, self.hz, self._tick * self.dt)
+        self._filter = dvfs.DemandFilter(d, self.hz)
+        self._ina = power.InaAverager(6, d, self.hz)
+        period = np.array(SENSOR_CLOCKS)[:, None] * inst.sensor_period_scale  # (13, D)
+        phase = inst.sensor_phase * period
+        self._clocks = [RefreshClock(period[list(g)], phase[list(g)], self.hz, 0.3) for g in _CLOCK_GROUPS]
+        self._hold_temp = SampleHold((6, d), np.float32)
+        self._hold_power = SampleHold((6, d), np.float32)
+        self._hold_perf = SampleHold((7, d), np.float64)
+        self._drop_temp = EpisodeProcess(d, self.hz, TEMP_DROPOUT[0], TEMP_DROPOUT[1])
+        self._drop_power = EpisodeProcess(d, self.hz, POWER_DROPOUT[0], POWER_DROPOUT[1])
+        self._mux = EpisodeProcess(d, self.hz, MUX_RATE_HZ, MUX_DURATION_S)
+        # constants folded for the loop: dynamic and leakage coefficients (3, D)
+        self._cdyn, self._cleak = power.unit_coefficients(inst.dyn_scale, inst.leak_scale)
+        self._a_pavg = -np.expm1(-self.dt / POWER_AVG_TAU_S)
+        self._p_avg = np.zeros(d)
+        self._t_prev = np.zeros((3, d))  # junction temperatures before the next sample
+        self._i = 0
+
+    # ------------------------------------------------------------------ public
+    def step(self, demand: Demand) -> dict[str, np.ndarray]:
+        """Advance every device by demand.shape[1] samples; returns telemetry columns (D, n)."""
+        d, n = demand.shape
+        if d != self.d:
+            raise ValueError(
+                f"The 'demand' parameter of DeviceModel.step must have {self.d} rows. Got {d} instead."
+            )
+        if n == 0:
+            return self._empty()
+        i0 = self._i
+        noise = self._noise.draw(n)
+        amb = self._ambient.step(i0, noise, _U32_AMB, _S_LEN_AMB, _S_AMB)  # (D, n)
+
+        cpu, gpu, emc, cv, io = demand.cpu, demand.gpu, demand.emc, demand.cv, demand.io
+        load = self._filter.step(np.stack([demand.cpu_peak, gpu, np.maximum(emc, EMC_FROM_GPU * gpu)]))
+        target = dvfs.governor_levels(load)  # (3, D, n) flat levels
+        target = dvfs.pinned_targets(target, self._pinned, self._dvfs.cap_max)
+        busy = np.stack([cpu, gpu, emc]).astype(np.float64) * dvfs.F_MAX_MHZ[:, None, None]  # (3, D, n)
+        p_cv = power.cv_power(cv.astype(np.float64))  # (D, n)
+        pfix = np.broadcast_to(power.IDLE_W[:, :, None], (3, d, n)).copy()
+        pfix[2] += p_cv
+        io64 = io.astype(np.float64)
+        sys_base_w = self.instance.sys_base_mw * 1e-3  # (D,)
+        p_board_fix = (sys_base_w[:, None] + power.IO_FULL_W * io64) / self._eff_in[:, None]
+        p_board_fix += power.DRAM_BG_W * (1.0 + self._loss_k[:, None])
+
+        if i0 == 0:
+            self._settle(target[:, :, 0], busy[:, :, 0], pfix[:, :, 0], p_board_fix[:, 0], amb[:, 0])
+        levels, temps, fan_state, rpm, est, t_before = self._loop(
+            i0, target, busy, pfix, p_board_fix, amb
+        )
+        self._i = i0 + n
+        return self._report(i0, demand, noise, amb, busy, p_cv, levels, temps, fan_state, rpm, est, t_before)
+
+    # ------------------------------------------------------------------ loop
+    def _settle(self, target0, busy0, pfix0, pb_fix0, amb0) -> None:
+        """Start as a board that has been running the first sample's load for a long time."""
+        dv, th, fan = self._dvfs, self._thermal, self._fan
+        dv.start(target0)
+        idx = (dv.lf + 0.5).astype(np.intp)
+        f, v2 = dvfs.FLAT_FREQ_MHZ[idx], dvfs.FLAT_V2[idx]
+        work = np.minimum(f, busy0)
+        temps = np.full((3, self.d), 45.0)
+        for _ in range(12):
+            p3 = power.unit_power(v2, work, temps, self._cdyn, self._cleak) + pfix0
+            pd = power.DRAM_CLK_W_PER_MHZ * f[2] + power.DRAM_W_PER_MHZ * work[2]
+            p_mod = p3.sum(0) + pd + power.DRAM_BG_W
+            pb = pb_fix0 + pd + self._loss_k * p_mod
+            th.steady_state(p3, pb, amb0, th.g_air(fan.rpm * (1.0 / 5000.0)))
+            temps = th.T[:3]
+            fan.settle(temps)
+        self._p_avg = p_mod
+        self._t_prev = th.T[:3].copy()
+
+    def _loop(self, i0, target, busy, pfix, p_board_fix, amb):
+        """The feedback loop over samples, vectorised over devices (few numpy ops per sample)."""
+        n = target.shape[2]
+        tgt_t = np.ascontiguousarray(target.transpose(2, 0, 1))  # (n, 3, D)
+        busy_t = np.ascontiguousarray(busy.transpose(2, 0, 1))
+        pfix_t = np.ascontiguousarray(pfix.transpose(2, 0, 1))
+        pb_t = np.ascontiguousarray(p_board_fix.T)  # (n, D)
+        amb_t = np.ascontiguousarray(amb.T)
+        rec_lvl = np.empty((n, 3, self.d), np.int8)
+        rec_t = np.empty((n, 5, self.d))
+        rec_state = np.empty((n, self.d), np.int8)
+        rec_rpm = np.empty((n, self.d))
+        rec_est = np.empty((n, self.d))
+        dv, th, fan = self._dvfs, self._thermal, self._fan
+        flat_f, flat_v2, unit_power = dvfs.FLAT_FREQ_MHZ, dvfs.FLAT_V2, power.unit_power
+        cdyn, cleak, loss_k, budget = self._cdyn, self._cleak, self._loss_k, self._budget
+        c_clk, c_dram, dram_bg = power.DRAM_CLK_W_PER_MHZ, power.DRAM_W_PER_MHZ, power.DRAM_BG_W
+        a_p, p_avg, tick, dt_tick = self._a_pavg, self._p_avg, self._tick, self._tick * self.dt
+        for i in range(n):
+            idx = dv.slew(tgt_t[i])
+            f = flat_f[idx]
+            work = np.minimum(f, busy_t[i])
+            T = th.T
+            p3 = unit_power(flat_v2[idx], work, T[:3], cdyn, cleak) + pfix_t[i]
+            pd = c_clk * f[2] + c_dram * work[2]
+            p_mod = p3.sum(0) + pd + dram_bg
+            th.advance(p3, pb_t[i] + pd + loss_k * p_mod, amb_t[i], th.g_air(fan.spin()))
+            p_avg += a_p * (p_mod - p_avg)
+            if (i0 + i) % tick == 0:
+                fan.tick(T[:3])
+                dv.control(T[:3], p_avg, budget, dt_tick)
+            rec_lvl[i] = idx
+            rec_t[i] = T
+            rec_state[i] = fan.state
+            rec_rpm[i] = fan.rpm
+            rec_est[i] = fan.est
+        t_before = np.concatenate([self._t_prev[:, :, None], rec_t[:-1, :3].transpose(1, 2, 0)], axis=2)
+        self._t_prev = rec_t[-1, :3].copy()
+        return (
+            rec_lvl.transpose(1, 2, 0),  # (3, D, n) flat levels
+            rec_t.transpose(1, 2, 0),  # (5, D, n)
+            rec_state.T,  # (D, n)
+            rec_rpm.T,
+            rec_est.T,
+            t_before,  # (3, D, n) junction temperatures used for leakage
+        )
+
+    # ------------------------------------------------------------------ reporting
+    def _report(self, i0, demand, noise, amb, busy, p_cv, levels, temps, fan_state, rpm, est, t_before):
+        d, n = demand.shape
+        inst = self.instance
+        out: dict[str, np.ndarray] = {}
+        f = dvfs.FLAT_FREQ_MHZ[levels]  # (3, D, n)
+        out["cpu_freq_mhz"], out["gpu_freq_mhz"], out["emc_freq_mhz"] = f[0], f[1], f[2]
+
+        # utilisation at the current clock
+        scale = dvfs.F_MAX_MHZ[:, None, None] / f  # (3, D, n)
+        for name, dem, k in (
+            ("cpu_util_avg", demand.cpu, 0),
+            ("cpu_util_max", demand.cpu_peak, 0),
+            ("gpu_util", demand.gpu, 1),
+            ("emc_util", demand.emc, 2),
+        ):
+            out[name] = np.rint(np.minimum(dem * scale[k], 1.0) * 100.0).astype(np.float32)
+        out["cv_util"] = np.rint(np.clip(demand.cv, 0.0, 1.0) * 100.0).astype(np.float32)
+
+        # power rails (W), recomputed from the loop's levels and temperatures
+        work = np.minimum(f, busy)
+        unit = power.unit_power(
+            dvfs.FLAT_V2[levels], work, t_before, self._cdyn[:, :, None], self._cleak[:, :, None]
+        )
+        p_cpu = unit[0] + power.IDLE_W[0, 0]
+        p_gpu = unit[1] + power.IDLE_W[1, 0]
+        p_soc = unit[2] + power.IDLE_W[2, 0]
+        p_vddrq = power.dram_power(f[2], work[2])
+        module = p_cpu + p_gpu + p_soc + p_cv + p_vddrq
+        pwm = FAN_PWM[fan_state]
+        p_sys = power.sys5v_power(module, inst.sys_base_mw[:, None] * 1e-3, demand.io, pwm)
+        raw = np.stack([p_sys, p_cpu, p_gpu, p_soc, p_cv, p_vddrq]) * 1000.0  # POWER_COLUMNS order
+        avg = self._ina.step(raw)
+        z = np.stack([noise.normal(_S_POWER + k) for k in range(6)])
+        gain = inst.power_gain[:, :, None]
+        meas = avg * gain + z * (POWER_NOISE_MW + POWER_NOISE_REL * avg)
+        meas = np.maximum(np.rint(meas), 0.0).astype(np.float32)
+
+        fresh = [c.step(i0, noise.uniform(s)) for c, s in zip(self._clocks, _S_JIT, strict=True)]
+        drop_p = self._drop_power.step(i0, noise.u32(_U32_DROP_P), noise.uniform(_S_LEN_DROP_P)) > 0
+        # clocks 3 and 4 hold cpu, gpu, soc | cv, vddrq, sys5v, in; reorder to POWER_COLUMNS
+        fp = np.concatenate([fresh[3], fresh[4]]) & ~drop_p[None]  # cpu gpu soc cv vddrq sys5v in
+        fp[..., 0] |= i0 == 0  # the first sample of a run is always a reading
+        fresh_power = fp[[5, 0, 1, 2, 3, 4]]
+        held = self._hold_power.step(meas, fresh_power)
+        for k, name in enumerate(POWER_COLUMNS):
+            out[name] = held[k]
+        masks = dict(zip(POWER_MASKS, fp.view(np.uint8), strict=True))
+
+        # temperatures
+        true_t = np.concatenate([temps, est[None]]).astype(np.float32)  # (6, D, n)
+        zt = np.stack([noise.normal(_S_TEMP + k) for k in range(6)])
+        read_t = quantise(true_t + inst.temp_bias_c[:, :, None].astype(np.float32) + TEMP_NOISE_C * zt, 0.1)
+        tick = ((i0 + np.arange(n)) % self._tick == 0)[None, None]
+        ft = np.concatenate([fresh[0], fresh[1], fresh[2], np.broadcast_to(tick, (1, d, n))])
+        drop_t = self._drop_temp.step(i0, noise.u32(_U32_DROP_T), noise.uniform(_S_LEN_DROP_T)) > 0
+        ft &= ~drop_t[None]
+        ft[..., 0] |= i0 == 0
+        held_t = self._hold_temp.step(read_t.astype(np.float32), ft)
+        for k, name in enumerate(TEMP_COLUMNS):
+            out[name] = held_t[k]
+        masks.update(zip(TEMP_MASKS, ft.view(np.uint8), strict=True))
+
+        # fan
+        out["fan_pwm"] = pwm.astype(np.float32)
+        rpm_read = np.rint(rpm * (1.0 + RPM_NOISE_REL * noise.normal(_S_RPM)))
+        out["fan_rpm"] = np.where(rpm < RPM_FLOOR, 0.0, rpm_read).astype(np.float32)
+        out["hysteresis_state"] = fan_state.astype(np.int64)
+
+        # perf counters
+        zp = [noise.normal(_S_PERF + k) for k in range(7)]
+        counters = perf_counters(
+            work[0], f[0], f[2], demand.cpu, demand.mem, demand.io, inst.ipc_scale, inst.branch_scale, zp, self.dt
+        )
+        active = self._mux.step(i0, noise.u32(_U32_MUX), noise.uniform(_S_LEN_MUX)) > 0
+        fresh_perf = ~multiplex_hidden(active, i0, self.hz)
+        fresh_perf[..., 0] |= i0 == 0
+        held_p = self._hold_perf.step(counters, fresh_perf)
+        for k, name in enumerate(PERF_COLUMNS):
+            out[name] = held_p[k]
+        masks.update(zip(PERF_MASKS, fresh_perf.view(np.uint8), strict=True))
+
+        for name in MASK_COLUMNS:
+            out[name] = masks[name]
+        out["ambient_c"] = np.round(amb, 2)
+        p_in = p_sys / self._eff_in[:, None]
+        out["input_voltage_v"] = input_voltage(self._v_nom, p_in, noise.normal(_S_VIN))
+        return out
+
+    def _empty(self) -> dict[str, np.ndarray]:
+        out = {c: np.zeros((self.d, 0), np.float32) for c in SIGNAL_COLUMNS}
+        out["hysteresis_state"] = np.zeros((self.d, 0), np.int64)
+        out.update({c: np.zeros((self.d, 0), np.uint8) for c in MASK_COLUMNS})
+        out["ambient_c"] = np.zeros((self.d, 0))
+        out["input_voltage_v"] = np.zeros((self.d, 0))
+        return out

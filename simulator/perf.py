@@ -1,0 +1,76 @@
+"""Perf counters per sample, derived from CPU frequency, utilisation and memory pressure.
+
+cycles = cores * busy clock * dt; instructions through an IPC that falls as memory stalls grow
+(more so when the CPU clock is high relative to the memory clock); cache and LLC load misses per
+instruction rise with working-set pressure; page faults are driven by `mem`, context switches by
+`io` (wake-ups) and `cpu` (preemption). Event counts use a Poisson-like noise. When more events
+are requested than the PMU has counters, the kernel multiplexes: during such episodes the
+counters take turns and a counter not scheduled in a slot is not read (mask 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stream.schema import PERF_COUNTERS
+
+__all__ = ["N_CORES", "perf_counters", "multiplex_hidden"]
+
+N_CORES = 12
+IPC_BASE = 1.8
+MEM_STALL = 2.5
+CACHE_MISS_PER_INSTR = (4e-3, 3.5e-2)  # base, per unit of mem
+LLC_MISS_PER_INSTR = (6e-4, 1.6e-2)
+BRANCH_MISS_PER_INSTR = 4.5e-3
+CSW_HZ = (250.0, 4000.0, 900.0)  # base, per unit io, per unit cpu
+PAGE_FAULT_HZ = (15.0, 6000.0, 150.0)  # base, per unit mem^1.5, per unit io
+#: Multiplexing: episode start rate (per s), durations (s) and the rotation slot (s).
+MUX_RATE_HZ = 1.0 / 180.0
+MUX_DURATION_S = (3.0, 30.0)
+MUX_SLOT_S = 0.5
+#: Counter rotation group during multiplexing (cycles and instructions on the fixed counters
+#: still rotate with the others here, as with a single-PMU-group perf session).
+_MUX_GROUP = np.array([0, 1, 0, 1, 0, 1, 0])[:, None, None]
+assert len(_MUX_GROUP) == len(PERF_COUNTERS)
+
+
+def _events(rate_per_sample: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Poisson-like counts: mean plus sqrt(mean) Gaussian noise, rounded, never negative."""
+    return np.maximum(np.rint(rate_per_sample + np.sqrt(rate_per_sample) * z), 0.0)
+
+
+def perf_counters(
+    work_cpu_mhz: np.ndarray,
+    f_cpu_mhz: np.ndarray,
+    f_emc_mhz: np.ndarray,
+    cpu: np.ndarray,
+    mem: np.ndarray,
+    io: np.ndarray,
+    ipc_scale: np.ndarray,
+    branch_scale: np.ndarray,
+    z: list[np.ndarray],
+    dt: float,
+) -> np.ndarray:
+    """Counter deltas (7, D, n) float64 in `PERF_COUNTERS` order.
+
+    work_cpu_mhz = util * f (busy clock, MHz); z: seven standard-normal arrays (D, n).
+    """
+    mem = mem.astype(np.float64)
+    cycles = (N_CORES * 1e6 * dt) * work_cpu_mhz * (1.0 + 0.01 * z[0])
+    ipc = (IPC_BASE * ipc_scale[:, None]) / (1.0 + MEM_STALL * mem * (f_cpu_mhz / f_emc_mhz))
+    instr = cycles * ipc * (1.0 + 0.03 * z[1])
+    cache = instr * (CACHE_MISS_PER_INSTR[0] + CACHE_MISS_PER_INSTR[1] * mem) * (1.0 + 0.05 * z[2])
+    csw = _events(dt * (CSW_HZ[0] + CSW_HZ[1] * io + CSW_HZ[2] * cpu), z[3])
+    pf = _events(dt * (PAGE_FAULT_HZ[0] + PAGE_FAULT_HZ[1] * mem**1.5 + PAGE_FAULT_HZ[2] * io), z[4])
+    llc = instr * (LLC_MISS_PER_INSTR[0] + LLC_MISS_PER_INSTR[1] * mem) * (1.0 + 0.05 * z[5])
+    branch = instr * (BRANCH_MISS_PER_INSTR * branch_scale[:, None]) * (1.0 + 0.05 * z[6])
+    out = np.stack([cycles, instr, cache, csw, pf, llc, branch])
+    return np.maximum(np.rint(out), 0.0)
+
+
+def multiplex_hidden(active: np.ndarray, i0: int, hz: float) -> np.ndarray:
+    """Which counters are not read, (7, D, n) bool, given multiplexing episodes active (D, n)."""
+    slot = max(1, int(round(MUX_SLOT_S * hz)))
+    n = active.shape[1]
+    turn = ((i0 + np.arange(n)) // slot) % 2  # (n,) which group is scheduled
+    return active[None] & (_MUX_GROUP != turn)

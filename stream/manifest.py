@@ -1,0 +1,189 @@
+"""The model manifest (DESIGN.md 3.5): what the runtime needs to know about exported models.
+
+`manifest.json` records feature and mask order, sample rate, window and stride, the causal
+normalisation, the decision settings chosen on validation, the opset, the sha256 and input/output
+signature of every file, the training split and its validation metrics, and a model card.
+`load_manifest` refuses unknown keys, a schema the runtime does not speak, and any file whose bytes
+do not match their recorded hash, with an error naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stream.schema import FEATURE_COLUMNS, FUSION_INPUTS, MASK_COLUMNS, MASK_GROUPS
+
+__all__ = [
+    "MANIFEST_NAME",
+    "MANIFEST_VERSION",
+    "MODEL_FILES",
+    "ModelError",
+    "FileEntry",
+    "NormalisationSpec",
+    "DecisionSpec",
+    "TrainingInfo",
+    "ModelCard",
+    "ModelManifest",
+    "sha256_bytes",
+    "load_manifest",
+    "read_verified",
+]
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+#: The files every model directory holds, by role.
+MODEL_FILES = ("dynamic", "static", "fusion")
+
+Dim = int | str  # a fixed size, or a symbolic (dynamic) axis name such as "batch"
+Metric = float | int | str | None
+
+
+class ModelError(ValueError):
+    """A model directory the runtime refuses; the message names the file and the defect."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileEntry(_Strict):
+    """One exported file: its path inside the model directory, hash and I/O signature."""
+
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    inputs: dict[str, list[Dim]]
+    outputs: dict[str, list[Dim]]
+
+
+class NormalisationSpec(_Strict):
+    """The causal normalisation the training windows were cut with (stream.windowing)."""
+
+    scale: list[float]
+    up_tau_s: float = Field(gt=0)
+    down_tau_s: float = Field(gt=0)
+    clip: float = Field(gt=0)
+
+
+class DecisionSpec(_Strict):
+    """Hysteresis settings chosen on validation (re-chosen by `evaluate`)."""
+
+    on_threshold: float = Field(ge=0, le=1)
+    off_threshold: float = Field(ge=0, le=1)
+    min_duration_s: float = Field(ge=0)
+    merge_gap_s: float = Field(ge=0)
+
+
+class TrainingInfo(_Strict):
+    """How the models were trained."""
+
+    split: str
+    seed: int
+    epochs: int  # maximum
+    epochs_run: int
+    best_epoch: list[int]  # per dynamic member
+    device: str
+    n_windows: dict[str, int]  # per part
+    n_binaries: dict[str, int]
+    members: int
+    static_members: int
+    wall_time_s: float
+    exporter: str
+    torch_version: str
+
+
+class ModelCard(_Strict):
+    """Intended use, data and limits, in words."""
+
+    intended_use: str
+    data: str
+    limits: list[str]
+
+
+class ModelManifest(_Strict):
+    """manifest.json of a model directory."""
+
+    manifest_version: Literal[1] = MANIFEST_VERSION
+    feature_names: list[str]
+    mask_names: list[str]
+    mask_groups: dict[str, list[str]]
+    fusion_inputs: list[str]
+    static_feature_names: list[str]
+    hz: float = Field(gt=0)
+    window: int = Field(ge=1)  # samples
+    stride: int = Field(ge=1)  # samples between runtime emissions
+    window_s: float = Field(gt=0)
+    stride_s: float = Field(gt=0)
+    normalisation: NormalisationSpec
+    files: dict[str, FileEntry]
+    opset: int
+    decision: DecisionSpec
+    training: TrainingInfo
+    metrics: dict[str, dict[str, Metric]]
+    model_card: ModelCard
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_schema(m: ModelManifest, path: Path) -> None:
+    """The runtime builds inputs in stream.schema order: a model trained otherwise is refused."""
+    expected = {
+        "feature_names": list(FEATURE_COLUMNS),
+        "mask_names": list(MASK_COLUMNS),
+        "fusion_inputs": list(FUSION_INPUTS),
+        "mask_groups": {k: list(v) for k, v in MASK_GROUPS.items()},
+    }
+    for name, value in expected.items():
+        if getattr(m, name) != value:
+            raise ModelError(f"{path}: '{name}' differs from this runtime's stream.schema.")
+    missing = [f for f in MODEL_FILES if f not in m.files]
+    if missing:
+        raise ModelError(f"{path}: 'files' lacks entries {missing}.")
+
+
+def _file_path(model_dir: Path, entry: FileEntry) -> Path:
+    rel = Path(entry.path)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ModelError(f"{entry.path}: model file paths must stay inside {model_dir}.")
+    return model_dir / rel
+
+
+def read_verified(model_dir: Path, entry: FileEntry) -> bytes:
+    """The bytes of one model file, after checking them against the manifest's sha256."""
+    path = _file_path(Path(model_dir), entry)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read model file ({exc.strerror or exc}).") from None
+    digest = sha256_bytes(data)
+    if digest != entry.sha256:
+        raise ModelError(
+            f"{path}: sha256 {digest[:12]}... does not match the manifest's "
+            f"{entry.sha256[:12]}...; refusing a modified or corrupt model file."
+        )
+    return data
+
+
+def load_manifest(model_dir: Path, *, verify: bool = True) -> ModelManifest:
+    """Read and validate model_dir/manifest.json; with `verify`, check every file's sha256."""
+    model_dir = Path(model_dir)
+    path = model_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise ModelError(f"{path}: missing; not a model directory.")
+    try:
+        manifest = ModelManifest.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(first[:3]) if first else type(exc).__name__
+        raise ModelError(f"{path}: invalid manifest ({detail}).") from None
+    _check_schema(manifest, path)
+    if verify:
+        for entry in manifest.files.values():
+            read_verified(model_dir, entry)
+    return manifest
