@@ -119,7 +119,10 @@ def _write_benchmark(cfg, out: Path, windows: bool) -> None:
             for m in metas:
                 runs[m.run_id] = load_run(out / "runs" / m.run_id, Normalisation.unit())
                 progress.advance(task)
-            splits = sorted((out / "splits").glob("*.json"))
+            from simulator.splits import SPLIT_NAMES
+
+            splits = [out / "splits" / f"{n}.json" for n in SPLIT_NAMES]
+            splits = [p for p in splits if p.is_file()]
             task = progress.add_task("windows per split", total=len(splits) * 3)
             for path in splits:
                 split = read_split(path)
@@ -132,6 +135,82 @@ def _write_benchmark(cfg, out: Path, windows: bool) -> None:
                 )
     hours = sum(m.duration_s for m in metas) / 3600
     console.print(f"wrote {len(metas)} runs ({hours:.1f} h of telemetry) to {out}")
+
+
+@main.command()
+@click.option(
+    "--truth",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="Truth intervals: a CSV, a run directory or a directory of runs.",
+)
+@click.option(
+    "--pred",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="Predicted intervals: a CSV, a .jsonl of detections or a run directory.",
+)
+@click.option(
+    "--duration-s",
+    type=float,
+    default=None,
+    callback=_check_positive,
+    help="Run duration for FAR/h when neither meta.json nor a duration_s column says.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def score(truth: Path, pred: Path, duration_s, as_json: bool) -> None:
+    """Score any detector's intervals against the truth (DESIGN.md section 6)."""
+    import json
+
+    from stream.scoring import format_report, score_files
+
+    report = score_files(truth, pred, duration_s)
+    click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))
+
+
+@main.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DATA_ROOT,
+    show_default=True,
+    help="Benchmark root; the default benchmark is generated there when it is missing.",
+)
+@click.option("--split", default="unseen_workload", show_default=True, help="Split to train on.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("exported_models"),
+    show_default=True,
+    help="Model directory to write (ONNX, manifest.json, train_config.json).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA when torch sees it, else CPU.",
+)
+@click.option("--epochs", type=int, default=None, callback=_check_positive, help="Max epochs.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed.")
+def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> None:
+    """Train the dynamic ensemble, static expert and fusion gate on a split; export ONNX to OUT."""
+    from offline_training.config import TrainConfig
+    from offline_training.pipeline import check_split, format_report, rich_progress, run_training
+    from simulator.benchmark import PRESETS
+    from simulator.splits import SPLIT_NAMES
+
+    extra = {"epochs": epochs} if epochs is not None else {}
+    cfg = TrainConfig(data_dir=data, split=split, out_dir=out, device=device, seed=seed, **extra)
+    cfg = cfg.resolved()  # --device cuda without CUDA fails here, before any work
+    if not data.exists() or not any(data.iterdir()):
+        if split not in SPLIT_NAMES:
+            raise click.UsageError(_template("train", "--split", f"one of {SPLIT_NAMES}", split))
+        _write_benchmark(PRESETS["fusionbench-v2"], data, windows=True)
+    check_split(data, split)
+    with rich_progress() as progress:
+        report = run_training(cfg, progress)
+    click.echo(format_report(report))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ class TrainConfig(BaseModel):
     pool: int = Field(default=5, ge=1, description="average-pool factor over time before convs")
     dilations: tuple[int, ...] = (1, 2, 4)
     kernel: int = Field(default=3, ge=1)
-    epochs: int = Field(default=25, ge=1, description="maximum epochs; early stopping may end sooner")
+    epochs: int = Field(
+        default=25, ge=1, description="maximum epochs; early stopping may end sooner"
+    )
     patience: int = Field(default=4, ge=1)
     batch_size: int = Field(default=256, ge=1)
     lr: float = Field(default=2e-3, gt=0)
@@ -66,7 +68,7 @@ class TrainConfig(BaseModel):
 
 
 def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when torch sees a CUDA device, else "cpu"; "cuda" without one is an error."""
+    """ "auto" -> "cuda" when torch sees a CUDA device, else "cpu"; "cuda" without one is an error."""
     import torch
 
     has_cuda = torch.cuda.is_available()

@@ -119,7 +119,7 @@ def _load_part(path: Path) -> tuple[WindowSet, WindowSpec, Normalisation]:
     except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
         if isinstance(exc, DataError):
             raise
-        raise DataError(f"{path}: corrupt windows file ({type(exc).__name__}: {exc}).") from None
+        raise DataError(f"{path}: corrupt windows file (not a readable .npz archive).") from None
     if tuple(d["feature_names"].tolist()) != FEATURE_COLUMNS:
         raise DataError(f"{path}: feature_names differ from stream.schema.FEATURE_COLUMNS.")
     if tuple(d["mask_names"].tolist()) != MASK_COLUMNS:
@@ -205,4 +205,3 @@ def read_split_runs(data_dir: Path, split: str) -> dict[str, list[str]] | None:
         return {part: [str(r) for r in raw[part]] for part in PARTS}
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: corrupt split manifest ({type(exc).__name__}).") from None
-

@@ -32,7 +32,15 @@ from stream.manifest import (
     sha256_bytes,
 )
 
-__all__ = ["EXPORTER", "ExportError", "ExportSpec", "export_onnx", "onnx_parity", "write_model_dir"]
+__all__ = [
+    "EXPORTER",
+    "ExportError",
+    "ExportSpec",
+    "check_target",
+    "export_onnx",
+    "onnx_parity",
+    "write_model_dir",
+]
 
 EXPORTER = f"torch.onnx TorchScript exporter (dynamo=False), torch {torch.__version__}"
 CONFIG_NAME = "train_config.json"
@@ -113,11 +121,10 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(backup)
 
 
-def _check_target(out_dir: Path) -> None:
+def check_target(out_dir: Path) -> None:
     """Refuse to replace a non-empty directory that is not a model directory."""
     if out_dir.exists() and (
-        not out_dir.is_dir()
-        or (any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).is_file())
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).is_file())
     ):
         raise ExportError(
             f"{out_dir}: exists and is not a model directory (no {MANIFEST_NAME}); "
@@ -139,7 +146,7 @@ def write_model_dir(
     nothing, when a check fails.
     """
     out_dir = Path(out_dir)
-    _check_target(out_dir)
+    check_target(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:

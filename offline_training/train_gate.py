@@ -101,8 +101,9 @@ def cross_fitted_scores(data: GateData, cfg: TrainConfig) -> np.ndarray:
     out = np.zeros(data.y_soft.shape, np.float64)
     for f in range(k):
         tr, te = fold != f, fold == f
-        out[te] = gate_scores(fit_gate(data.ctx[tr], data.y_soft[tr], cfg, cfg.seed + f + 1),
-                              data.ctx[te])
+        out[te] = gate_scores(
+            fit_gate(data.ctx[tr], data.y_soft[tr], cfg, cfg.seed + f + 1), data.ctx[te]
+        )
     return out
 
 

@@ -188,4 +188,3 @@ def heldout_auc(
     p, _ = static_scores(model, table.features[table.rows(test)])
     out["roc_auc"] = roc_auc(table.label[table.rows(test)], p)
     return out
-

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 
 from simulator import trojans, workloads
 from simulator.config import RunSpec
@@ -46,19 +45,40 @@ _SPLIT = 4096
 def _noise_bank(hz: float) -> np.ndarray:
     """(8, _BANK_LEN + CHUNK) float32 unit-variance AR(1) series, circular, padded by wrapping.
 
-    The filter runs twice around the innovations and keeps the second lap, so the series continues
-    smoothly from its last sample to its first (the first lap's influence decays as phi**2**20).
+    The recursion runs twice around the innovations and keeps the second lap, so the series
+    continues smoothly from its last sample to its first (the first lap fades as phi**2**20).
     """
     rng = np.random.default_rng(np.random.SeedSequence([_BANK_SEED]))
     eps = rng.standard_normal((_TAU_S.size, _BANK_LEN))  # (8, L)
     bank = np.empty((_TAU_S.size, _BANK_LEN + CHUNK), np.float32)
     for c, tau in enumerate(_TAU_S):
-        phi = math.exp(-1.0 / (tau * hz))
-        x = lfilter([math.sqrt(1.0 - phi * phi)], [1.0, -phi], np.tile(eps[c], 2))[_BANK_LEN:]
+        x = _ar1(np.tile(eps[c], 2), math.exp(-1.0 / (tau * hz)))[_BANK_LEN:]  # (L,)
         bank[c, :_BANK_LEN] = x
         bank[c, _BANK_LEN:] = x[:CHUNK]
     bank.setflags(write=False)
     return bank
+
+
+def _ar1(eps: np.ndarray, phi: float) -> np.ndarray:
+    """x[t] = phi x[t-1] + sqrt(1 - phi^2) eps[t] from x[-1] = 0, vectorised over sub-blocks.
+
+    Inside a sub-block of m samples x[k] = phi^k (x0 + g sum_j<=k phi^-j eps[j]), with m short
+    enough that phi^-m <= e^10 keeps float64 exact to ~1e-12; a scalar loop carries the state
+    across sub-blocks.
+    """
+    n, g = eps.size, math.sqrt(1.0 - phi * phi)
+    m = max(1, min(n, int(10.0 / -math.log(phi))))
+    e = np.zeros(-(-n // m) * m)
+    e[:n] = eps
+    e = e.reshape(-1, m)  # (S, m)
+    pw = phi ** np.arange(m)  # (m,)
+    local = pw * np.cumsum(g * e / pw, axis=1)  # (S, m) each sub-block from a zero state
+    carry = np.empty(e.shape[0])  # (S,) state just before each sub-block
+    s, decay = 0.0, phi**m
+    for j, last in enumerate(local[:, -1].tolist()):
+        carry[j] = s
+        s = last + decay * s
+    return (local + (phi * pw) * carry[:, None]).ravel()[:n]
 
 
 class _Segments:
@@ -81,7 +101,6 @@ class _Segments:
         self.start = s[order].astype(np.int64)
         self.end = e[order].astype(np.int64)
         self.label = label[idx][order].astype(np.int32)
-        self.n_labels = start.size
 
     def label_at(self, b0: int, n: int, d: int) -> np.ndarray:
         """(D, n) int32: label of the segment covering each of samples b0..b0+n-1, 0 if none."""
@@ -128,7 +147,7 @@ class ActivityModel:
         self.intervals: tuple[tuple[Activation, ...], ...] = tuple(
             activation_intervals(s) for s in specs
         )
-        self._d = d = len(specs)
+        self._d = len(specs)
         wls = [workloads.device_workload(s, self.horizon) for s in specs]
 
         def stack(name: str) -> np.ndarray:  # (7, D, 1)

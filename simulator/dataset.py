@@ -7,6 +7,7 @@ runtime's own windowing.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -82,6 +83,9 @@ def write_benchmark(
             metas.append(meta)
             if on_run is not None:
                 on_run(meta)
-    write_splits(make_splits(specs, corpus, cfg.seed, cfg.warmup_s), out_dir / "splits")
+    splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
+    write_splits(splits, out_dir / "splits")
+    if skipped:
+        (out_dir / "splits" / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n")
     (out_dir / "benchmark.json").write_text(cfg.model_dump_json(indent=2) + "\n")
     return sorted(metas, key=lambda m: m.run_id)

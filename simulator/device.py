@@ -18,7 +18,7 @@ from simulator.config import RunSpec
 from simulator.demand import Demand
 from simulator.fan import FAN_PWM, RPM_FLOOR, FanController
 from simulator.instance import SENSOR_CLOCKS, draw_instances
-from simulator.perf import MUX_DURATION_S, MUX_RATE_HZ, multiplex_hidden, perf_counters
+from simulator.perf import MUX_DURATION_S, MUX_GROUP, MUX_RATE_HZ, multiplex_hidden, perf_counters
 from simulator.regimes import Ambient, input_voltage, mode_tops, power_budget_w
 from simulator.sensors import EpisodeProcess, NoiseSource, RefreshClock, SampleHold, quantise
 from simulator.thermal import ThermalNetwork
@@ -56,7 +56,11 @@ _S_JIT = (21, 22, 23, 24, 25)  # temp cpu/gpu, temp aux/ttp, board, power cpu/gp
 _U32_DROP_T, _U32_DROP_P, _U32_MUX, _U32_AMB = 13, 14, 15, 16
 _S_LEN_DROP_T, _S_LEN_DROP_P, _S_LEN_MUX, _S_LEN_AMB, _S_AMB = 34, 35, 36, 37, 38
 # sensor clock indices (instance.SENSOR_CLOCKS order) per jitter group
-_CLOCK_GROUPS = ((0, 1), (2, 3), (4,), (6, 7, 8), (9, 10, 11, 12))
+_FLAT_FREQ32 = dvfs.FLAT_FREQ_MHZ.astype(np.float32)
+_FLAT_V2_32 = dvfs.FLAT_V2.astype(np.float32)
+_F_MAX32 = dvfs.F_MAX_MHZ.astype(np.float32)[:, None, None]
+_IDLE32 = power.IDLE_W.astype(np.float32)[:, :, None]
+_FAN_PWM32 = FAN_PWM.astype(np.float32)
 
 
 class DeviceModel:
@@ -94,17 +98,25 @@ class DeviceModel:
         self._fan = FanController(inst, self._pinned, self.hz, self._tick * self.dt)
         self._filter = dvfs.DemandFilter(d, self.hz)
         self._ina = power.InaAverager(6, d, self.hz)
-        period = np.array(SENSOR_CLOCKS)[:, None] * inst.sensor_period_scale  # (13, D)
+        period = np.array(SENSOR_CLOCKS)[:, None] * inst.sensor_period_scale  # (5, D)
         phase = inst.sensor_phase * period
-        self._clocks = [RefreshClock(period[list(g)], phase[list(g)], self.hz, 0.3) for g in _CLOCK_GROUPS]
+        self._clocks = [RefreshClock(period[k], phase[k], self.hz, 0.3) for k in range(len(period))]
         self._hold_temp = SampleHold((6, d), np.float32)
         self._hold_power = SampleHold((6, d), np.float32)
-        self._hold_perf = SampleHold((7, d), np.float64)
+        self._hold_perf = SampleHold((7, d), np.float32)
         self._drop_temp = EpisodeProcess(d, self.hz, TEMP_DROPOUT[0], TEMP_DROPOUT[1])
         self._drop_power = EpisodeProcess(d, self.hz, POWER_DROPOUT[0], POWER_DROPOUT[1])
         self._mux = EpisodeProcess(d, self.hz, MUX_RATE_HZ, MUX_DURATION_S)
         # constants folded for the loop: dynamic and leakage coefficients (3, D)
         self._cdyn, self._cleak = power.unit_coefficients(inst.dyn_scale, inst.leak_scale)
+        self._cdyn32 = self._cdyn.astype(np.float32)[:, :, None]
+        self._cleak32 = self._cleak.astype(np.float32)[:, :, None]
+        self._sys_base32 = (inst.sys_base_mw * 1e-3).astype(np.float32)[:, None]
+        self._power_gain32 = inst.power_gain.astype(np.float32)[:, :, None]
+        self._temp_bias32 = inst.temp_bias_c.astype(np.float32)[:, :, None]
+        self._eff_in32 = eff_in.astype(np.float32)
+        self._sys_base_w = inst.sys_base_mw * 1e-3  # (D,)
+        self._dram_bg_heat = power.DRAM_BG_W * (1.0 + self._loss_k)
         self._a_pavg = -np.expm1(-self.dt / POWER_AVG_TAU_S)
         self._p_avg = np.zeros(d)
         self._t_prev = np.zeros((3, d))  # junction temperatures before the next sample
@@ -124,26 +136,26 @@ class DeviceModel:
         noise = self._noise.draw(n)
         amb = self._ambient.step(i0, noise, _U32_AMB, _S_LEN_AMB, _S_AMB)  # (D, n)
 
-        cpu, gpu, emc, cv, io = demand.cpu, demand.gpu, demand.emc, demand.cv, demand.io
-        load = self._filter.step(np.stack([demand.cpu_peak, gpu, np.maximum(emc, EMC_FROM_GPU * gpu)]))
-        target = dvfs.governor_levels(load)  # (3, D, n) flat levels
+        # time-major (n, 3, D) inputs of the feedback loop
+        cpu_t, gpu_t, emc_t = demand.cpu.T, demand.gpu.T, demand.emc.T
+        emc_req = np.maximum(emc_t, EMC_FROM_GPU * gpu_t)
+        load = self._filter.step(np.stack([demand.cpu_peak.T, gpu_t, emc_req], axis=1))
+        target = dvfs.governor_levels(load)
         target = dvfs.pinned_targets(target, self._pinned, self._dvfs.cap_max)
-        busy = np.stack([cpu, gpu, emc]).astype(np.float64) * dvfs.F_MAX_MHZ[:, None, None]  # (3, D, n)
-        p_cv = power.cv_power(cv.astype(np.float64))  # (D, n)
-        pfix = np.broadcast_to(power.IDLE_W[:, :, None], (3, d, n)).copy()
-        pfix[2] += p_cv
-        io64 = io.astype(np.float64)
-        sys_base_w = self.instance.sys_base_mw * 1e-3  # (D,)
-        p_board_fix = (sys_base_w[:, None] + power.IO_FULL_W * io64) / self._eff_in[:, None]
-        p_board_fix += power.DRAM_BG_W * (1.0 + self._loss_k[:, None])
+        busy = np.stack([cpu_t, gpu_t, emc_t], axis=1) * dvfs.F_MAX_MHZ[:, None]
+        p_cv = power.cv_power(demand.cv)  # (D, n) float32
+        pfix = np.empty((n, 3, d))
+        pfix[:, :2] = power.IDLE_W[:2]
+        pfix[:, 2] = p_cv.T + power.IDLE_W[2, 0]
+        p_board_fix = (self._sys_base_w + power.IO_FULL_W * demand.io.T) / self._eff_in
+        p_board_fix += self._dram_bg_heat
+        amb_t = np.ascontiguousarray(amb.T)  # (n, D)
 
         if i0 == 0:
-            self._settle(target[:, :, 0], busy[:, :, 0], pfix[:, :, 0], p_board_fix[:, 0], amb[:, 0])
-        levels, temps, fan_state, rpm, est, t_before = self._loop(
-            i0, target, busy, pfix, p_board_fix, amb
-        )
+            self._settle(target[0], busy[0], pfix[0], p_board_fix[0], amb_t[0])
+        levels, temps, fan_state, rpm, est, t_before = self._loop(i0, target, busy, pfix, p_board_fix, amb_t)
         self._i = i0 + n
-        return self._report(i0, demand, noise, amb, busy, p_cv, levels, temps, fan_state, rpm, est, t_before)
+        return self._report(i0, demand, noise, amb, p_cv, levels, temps, fan_state, rpm, est, t_before)
 
     # ------------------------------------------------------------------ loop
     def _settle(self, target0, busy0, pfix0, pb_fix0, amb0) -> None:
@@ -166,13 +178,11 @@ class DeviceModel:
         self._t_prev = th.T[:3].copy()
 
     def _loop(self, i0, target, busy, pfix, p_board_fix, amb):
-        """The feedback loop over samples, vectorised over devices (few numpy ops per sample)."""
-        n = target.shape[2]
-        tgt_t = np.ascontiguousarray(target.transpose(2, 0, 1))  # (n, 3, D)
-        busy_t = np.ascontiguousarray(busy.transpose(2, 0, 1))
-        pfix_t = np.ascontiguousarray(pfix.transpose(2, 0, 1))
-        pb_t = np.ascontiguousarray(p_board_fix.T)  # (n, D)
-        amb_t = np.ascontiguousarray(amb.T)
+        """The feedback loop over samples, vectorised over devices (few numpy ops per sample).
+
+        Inputs are time-major: target, busy, pfix (n, 3, D); p_board_fix, amb (n, D).
+        """
+        n = target.shape[0]
         rec_lvl = np.empty((n, 3, self.d), np.int8)
         rec_t = np.empty((n, 5, self.d))
         rec_state = np.empty((n, self.d), np.int8)
@@ -184,14 +194,15 @@ class DeviceModel:
         c_clk, c_dram, dram_bg = power.DRAM_CLK_W_PER_MHZ, power.DRAM_W_PER_MHZ, power.DRAM_BG_W
         a_p, p_avg, tick, dt_tick = self._a_pavg, self._p_avg, self._tick, self._tick * self.dt
         for i in range(n):
-            idx = dv.slew(tgt_t[i])
+            idx = dv.slew(target[i])
             f = flat_f[idx]
-            work = np.minimum(f, busy_t[i])
+            work = np.minimum(f, busy[i])
             T = th.T
-            p3 = unit_power(flat_v2[idx], work, T[:3], cdyn, cleak) + pfix_t[i]
+            p3 = unit_power(flat_v2[idx], work, T[:3], cdyn, cleak)
+            p3 += pfix[i]
             pd = c_clk * f[2] + c_dram * work[2]
             p_mod = p3.sum(0) + pd + dram_bg
-            th.advance(p3, pb_t[i] + pd + loss_k * p_mod, amb_t[i], th.g_air(fan.spin()))
+            th.advance(p3, p_board_fix[i] + pd + loss_k * p_mod, amb[i], th.g_air(fan.spin()))
             p_avg += a_p * (p_mod - p_avg)
             if (i0 + i) % tick == 0:
                 fan.tick(T[:3])
@@ -201,7 +212,9 @@ class DeviceModel:
             rec_state[i] = fan.state
             rec_rpm[i] = fan.rpm
             rec_est[i] = fan.est
-        t_before = np.concatenate([self._t_prev[:, :, None], rec_t[:-1, :3].transpose(1, 2, 0)], axis=2)
+        t_before = np.empty((3, self.d, n), np.float32)
+        t_before[:, :, 0] = self._t_prev
+        t_before[:, :, 1:] = rec_t[:-1, :3].transpose(1, 2, 0)
         self._t_prev = rec_t[-1, :3].copy()
         return (
             rec_lvl.transpose(1, 2, 0),  # (3, D, n) flat levels
@@ -209,76 +222,80 @@ class DeviceModel:
             rec_state.T,  # (D, n)
             rec_rpm.T,
             rec_est.T,
-            t_before,  # (3, D, n) junction temperatures used for leakage
+            t_before,  # (3, D, n) junction temperatures the leakage was computed at
         )
 
     # ------------------------------------------------------------------ reporting
-    def _report(self, i0, demand, noise, amb, busy, p_cv, levels, temps, fan_state, rpm, est, t_before):
+    def _report(self, i0, demand, noise, amb, p_cv, levels, temps, fan_state, rpm, est, t_before):
+        """Everything without feedback, vectorised over devices and time."""
         d, n = demand.shape
         inst = self.instance
+        f32 = np.float32
         out: dict[str, np.ndarray] = {}
-        f = dvfs.FLAT_FREQ_MHZ[levels]  # (3, D, n)
+        f = _FLAT_FREQ32.take(levels)  # (3, D, n)
         out["cpu_freq_mhz"], out["gpu_freq_mhz"], out["emc_freq_mhz"] = f[0], f[1], f[2]
 
-        # utilisation at the current clock
-        scale = dvfs.F_MAX_MHZ[:, None, None] / f  # (3, D, n)
-        for name, dem, k in (
-            ("cpu_util_avg", demand.cpu, 0),
-            ("cpu_util_max", demand.cpu_peak, 0),
-            ("gpu_util", demand.gpu, 1),
-            ("emc_util", demand.emc, 2),
-        ):
-            out[name] = np.rint(np.minimum(dem * scale[k], 1.0) * 100.0).astype(np.float32)
-        out["cv_util"] = np.rint(np.clip(demand.cv, 0.0, 1.0) * 100.0).astype(np.float32)
+        # utilisation: the load at the current clock
+        busy = np.stack([demand.cpu, demand.gpu, demand.emc]) * _F_MAX32  # (3, D, n) MHz
+        work = np.minimum(f, busy)
+        inv_f = f32(100.0) / f
+        out["cpu_util_avg"] = np.rint(work[0] * inv_f[0])
+        out["cpu_util_max"] = np.rint(np.minimum(demand.cpu_peak * _F_MAX32[0, 0, 0], f[0]) * inv_f[0])
+        out["gpu_util"] = np.rint(work[1] * inv_f[1])
+        out["emc_util"] = np.rint(work[2] * inv_f[2])
+        out["cv_util"] = np.rint(demand.cv * f32(100.0))
 
         # power rails (W), recomputed from the loop's levels and temperatures
-        work = np.minimum(f, busy)
-        unit = power.unit_power(
-            dvfs.FLAT_V2[levels], work, t_before, self._cdyn[:, :, None], self._cleak[:, :, None]
-        )
-        p_cpu = unit[0] + power.IDLE_W[0, 0]
-        p_gpu = unit[1] + power.IDLE_W[1, 0]
-        p_soc = unit[2] + power.IDLE_W[2, 0]
+        unit = power.unit_power(_FLAT_V2_32.take(levels), work, t_before, self._cdyn32, self._cleak32)
+        unit += _IDLE32
         p_vddrq = power.dram_power(f[2], work[2])
-        module = p_cpu + p_gpu + p_soc + p_cv + p_vddrq
-        pwm = FAN_PWM[fan_state]
-        p_sys = power.sys5v_power(module, inst.sys_base_mw[:, None] * 1e-3, demand.io, pwm)
-        raw = np.stack([p_sys, p_cpu, p_gpu, p_soc, p_cv, p_vddrq]) * 1000.0  # POWER_COLUMNS order
-        avg = self._ina.step(raw)
+        module = unit.sum(0) + p_cv + p_vddrq
+        pwm = _FAN_PWM32.take(fan_state)
+        p_sys = power.sys5v_power(module, self._sys_base32, demand.io, pwm)
+        raw = np.stack([p_sys, unit[0], unit[1], unit[2], p_cv, p_vddrq])  # POWER_COLUMNS order, W
+        avg = self._ina.step(raw)  # (6, D, n) mW
         z = np.stack([noise.normal(_S_POWER + k) for k in range(6)])
-        gain = inst.power_gain[:, :, None]
-        meas = avg * gain + z * (POWER_NOISE_MW + POWER_NOISE_REL * avg)
-        meas = np.maximum(np.rint(meas), 0.0).astype(np.float32)
+        z *= f32(POWER_NOISE_REL) * avg + f32(POWER_NOISE_MW)
+        avg *= self._power_gain32
+        avg += z
+        meas = np.maximum(np.rint(avg), f32(0.0))
 
         fresh = [c.step(i0, noise.uniform(s)) for c, s in zip(self._clocks, _S_JIT, strict=True)]
         drop_p = self._drop_power.step(i0, noise.u32(_U32_DROP_P), noise.uniform(_S_LEN_DROP_P)) > 0
-        # clocks 3 and 4 hold cpu, gpu, soc | cv, vddrq, sys5v, in; reorder to POWER_COLUMNS
-        fp = np.concatenate([fresh[3], fresh[4]]) & ~drop_p[None]  # cpu gpu soc cv vddrq sys5v in
-        fp[..., 0] |= i0 == 0  # the first sample of a run is always a reading
-        fresh_power = fp[[5, 0, 1, 2, 3, 4]]
-        held = self._hold_power.step(meas, fresh_power)
+        fa, fb = fresh[3] & ~drop_p, fresh[4] & ~drop_p
+        if i0 == 0:  # the first sample of a run is always a reading
+            fa[:, 0] = fb[:, 0] = True
+        held = self._hold_power.step(meas, np.stack([fa, fb]), (1, 0, 0, 0, 1, 1))
         for k, name in enumerate(POWER_COLUMNS):
             out[name] = held[k]
-        masks = dict(zip(POWER_MASKS, fp.view(np.uint8), strict=True))
+        power_masks = (fa, fa, fa, fb, fb, fb, fb)  # cpu gpu soc cv vddrq sys5v in
+        masks = {m: v.view(np.uint8) for m, v in zip(POWER_MASKS, power_masks, strict=True)}
 
         # temperatures
-        true_t = np.concatenate([temps, est[None]]).astype(np.float32)  # (6, D, n)
+        true_t = np.empty((6, d, n), f32)
+        true_t[:5] = temps
+        true_t[5] = est
         zt = np.stack([noise.normal(_S_TEMP + k) for k in range(6)])
-        read_t = quantise(true_t + inst.temp_bias_c[:, :, None].astype(np.float32) + TEMP_NOISE_C * zt, 0.1)
-        tick = ((i0 + np.arange(n)) % self._tick == 0)[None, None]
-        ft = np.concatenate([fresh[0], fresh[1], fresh[2], np.broadcast_to(tick, (1, d, n))])
+        zt *= f32(TEMP_NOISE_C)
+        zt += self._temp_bias32
+        zt += true_t
+        read_t = quantise(zt, 0.1)
         drop_t = self._drop_temp.step(i0, noise.u32(_U32_DROP_T), noise.uniform(_S_LEN_DROP_T)) > 0
-        ft &= ~drop_t[None]
-        ft[..., 0] |= i0 == 0
-        held_t = self._hold_temp.step(read_t.astype(np.float32), ft)
+        tick = np.broadcast_to((i0 + np.arange(n)) % self._tick == 0, (d, n))
+        ft = [g & ~drop_t for g in (fresh[0], fresh[1], fresh[2], tick)]
+        if i0 == 0:
+            for g in ft:
+                g[:, 0] = True
+        held_t = self._hold_temp.step(read_t, np.stack(ft), (0, 0, 1, 1, 2, 3))
         for k, name in enumerate(TEMP_COLUMNS):
             out[name] = held_t[k]
-        masks.update(zip(TEMP_MASKS, ft.view(np.uint8), strict=True))
+        temp_masks = (ft[0], ft[0], ft[1], ft[1], ft[2], ft[3])
+        masks.update({m: v.view(np.uint8) for m, v in zip(TEMP_MASKS, temp_masks, strict=True)})
 
         # fan
-        out["fan_pwm"] = pwm.astype(np.float32)
+        out["fan_pwm"] = pwm
         rpm_read = np.rint(rpm * (1.0 + RPM_NOISE_REL * noise.normal(_S_RPM)))
-        out["fan_rpm"] = np.where(rpm < RPM_FLOOR, 0.0, rpm_read).astype(np.float32)
+        out["fan_rpm"] = np.where(rpm < RPM_FLOOR, 0.0, rpm_read).astype(f32)
         out["hysteresis_state"] = fan_state.astype(np.int64)
 
         # perf counters
@@ -287,17 +304,18 @@ class DeviceModel:
             work[0], f[0], f[2], demand.cpu, demand.mem, demand.io, inst.ipc_scale, inst.branch_scale, zp, self.dt
         )
         active = self._mux.step(i0, noise.u32(_U32_MUX), noise.uniform(_S_LEN_MUX)) > 0
-        fresh_perf = ~multiplex_hidden(active, i0, self.hz)
-        fresh_perf[..., 0] |= i0 == 0
-        held_p = self._hold_perf.step(counters, fresh_perf)
+        fresh_perf = ~multiplex_hidden(active, i0, self.hz)  # (2, D, n), one row per group
+        if i0 == 0:
+            fresh_perf[..., 0] = True
+        held_p = self._hold_perf.step(counters, fresh_perf[:2], MUX_GROUP)
         for k, name in enumerate(PERF_COLUMNS):
             out[name] = held_p[k]
-        masks.update(zip(PERF_MASKS, fresh_perf.view(np.uint8), strict=True))
+        masks.update({m: fresh_perf[g].view(np.uint8) for m, g in zip(PERF_MASKS, MUX_GROUP, strict=True)})
 
         for name in MASK_COLUMNS:
             out[name] = masks[name]
         out["ambient_c"] = np.round(amb, 2)
-        p_in = p_sys / self._eff_in[:, None]
+        p_in = p_sys / self._eff_in32[:, None]
         out["input_voltage_v"] = input_voltage(self._v_nom, p_in, noise.normal(_S_VIN))
         return out
 

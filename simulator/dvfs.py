@@ -60,24 +60,24 @@ class DemandFilter:
 
     def __init__(self, d: int, hz: float) -> None:
         self.a = np.exp(-1.0 / (hz * np.array(FILTER_TAU_S)))  # (3,)
-        self.zi = [None, None, None]
+        self.zi: list[np.ndarray | None] = [None, None, None]
 
     def step(self, demand3: np.ndarray) -> np.ndarray:
-        """demand3 (3, D, n) -> filtered (3, D, n), float64."""
+        """Time-major demand (n, 3, D) -> filtered load (n, 3, D), float64."""
         out = np.empty(demand3.shape)
         for u in range(3):
-            x = demand3[u].astype(np.float64)
-            zi = self.zi[u] if self.zi[u] is not None else x[:, :1] * self.a[u]
-            out[u], self.zi[u] = lfilter([1.0 - self.a[u]], [1.0, -self.a[u]], x, axis=1, zi=zi)
+            x = demand3[:, u].astype(np.float64)  # (n, D)
+            zi = self.zi[u] if self.zi[u] is not None else x[:1] * self.a[u]
+            out[:, u], self.zi[u] = lfilter([1.0 - self.a[u]], [1.0, -self.a[u]], x, axis=0, zi=zi)
         return out
 
 
 def governor_levels(load3: np.ndarray) -> np.ndarray:
-    """Flat target level for a filtered load (3, D, n): the lowest step with ~20 % headroom."""
+    """Flat target level for a filtered load (n, 3, D): the lowest step with ~20 % headroom."""
     out = np.empty(load3.shape)
     for u, table in enumerate(_TABLES):
-        lvl = np.searchsorted(table, load3[u] * (F_MAX_MHZ[u] * HEADROOM))
-        out[u] = np.minimum(lvl, _N_LEVELS[u] - 1) + OFFSETS[u]
+        lvl = np.searchsorted(table, load3[:, u] * (F_MAX_MHZ[u] * HEADROOM))
+        out[:, u] = np.minimum(lvl, _N_LEVELS[u] - 1) + OFFSETS[u]
     return out
 
 
@@ -108,7 +108,8 @@ class Dvfs:
         """Move toward min(target, cap) by at most one slew budget; return flat levels (3, D)."""
         step = np.minimum(target, self.cap)
         step -= self.lf
-        np.clip(step, self.r_dn, self.r_up, out=step)
+        np.minimum(step, self.r_up, out=step)
+        np.maximum(step, self.r_dn, out=step)
         self.lf += step
         return (self.lf + 0.5).astype(np.intp)
 
@@ -127,5 +128,5 @@ class Dvfs:
 
 
 def pinned_targets(target: np.ndarray, pinned: np.ndarray, cap_max: np.ndarray) -> np.ndarray:
-    """jetson_clocks: the governor asks for the top allowed level whatever the load."""
-    return np.where(pinned[None, :, None], cap_max[:, :, None], target)
+    """jetson_clocks: the governor asks for the top allowed level whatever the load (n, 3, D)."""
+    return np.where(pinned, cap_max, target) if pinned.any() else target

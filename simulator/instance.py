@@ -14,9 +14,10 @@ import numpy as np
 
 __all__ = ["SENSOR_CLOCKS", "InstanceParams", "draw_instances"]
 
-#: Refresh period (s) of every sampled sensor, in the order used by `InstanceParams.sensor_*`:
-#: six temperatures (cpu, gpu, aux, ttp, board, fan estimate) then seven power monitors.
-SENSOR_CLOCKS = (0.1, 0.1, 0.25, 0.25, 1.0, 0.5) + (0.12,) * 7
+#: Refresh period (s) of each group of sensors read together, in the order used by
+#: `InstanceParams.sensor_*`: cpu+gpu temperatures, aux+ttp temperatures, board temperature,
+#: power monitor A (cpu, gpu, soc rails), power monitor B (cv, vddrq, sys5v rails and input).
+SENSOR_CLOCKS = (0.1, 0.25, 1.0, 0.12, 0.12)
 _INSTANCE_TAG = 0x1A57
 
 
@@ -43,8 +44,8 @@ class InstanceParams:
     leak_scale: np.ndarray  # (3, D)
     temp_bias_c: np.ndarray  # (6, D)
     power_gain: np.ndarray  # (6, D)
-    sensor_period_scale: np.ndarray  # (13, D)
-    sensor_phase: np.ndarray  # (13, D)
+    sensor_period_scale: np.ndarray  # (5, D)
+    sensor_phase: np.ndarray  # (5, D)
     ipc_scale: np.ndarray  # (D,)
     branch_scale: np.ndarray  # (D,)
     sys_base_mw: np.ndarray  # (D,)

@@ -14,7 +14,7 @@ import numpy as np
 
 from stream.schema import PERF_COUNTERS
 
-__all__ = ["N_CORES", "perf_counters", "multiplex_hidden"]
+__all__ = ["N_CORES", "MUX_GROUP", "perf_counters", "multiplex_hidden"]
 
 N_CORES = 12
 IPC_BASE = 1.8
@@ -28,15 +28,15 @@ PAGE_FAULT_HZ = (15.0, 6000.0, 150.0)  # base, per unit mem^1.5, per unit io
 MUX_RATE_HZ = 1.0 / 180.0
 MUX_DURATION_S = (3.0, 30.0)
 MUX_SLOT_S = 0.5
-#: Counter rotation group during multiplexing (cycles and instructions on the fixed counters
-#: still rotate with the others here, as with a single-PMU-group perf session).
-_MUX_GROUP = np.array([0, 1, 0, 1, 0, 1, 0])[:, None, None]
-assert len(_MUX_GROUP) == len(PERF_COUNTERS)
+#: Rotation group of each counter (`PERF_COUNTERS` order) while multiplexing: the two groups
+#: take turns on the PMU, one slot each.
+MUX_GROUP = (0, 1, 0, 1, 0, 1, 0)
+assert len(MUX_GROUP) == len(PERF_COUNTERS)
 
 
 def _events(rate_per_sample: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Poisson-like counts: mean plus sqrt(mean) Gaussian noise, rounded, never negative."""
-    return np.maximum(np.rint(rate_per_sample + np.sqrt(rate_per_sample) * z), 0.0)
+    return np.maximum(np.rint(rate_per_sample + np.sqrt(rate_per_sample) * z), np.float32(0.0))
 
 
 def perf_counters(
@@ -51,11 +51,13 @@ def perf_counters(
     z: list[np.ndarray],
     dt: float,
 ) -> np.ndarray:
-    """Counter deltas (7, D, n) float64 in `PERF_COUNTERS` order.
+    """Counter deltas (7, D, n) float32 in `PERF_COUNTERS` order.
 
-    work_cpu_mhz = util * f (busy clock, MHz); z: seven standard-normal arrays (D, n).
+    work_cpu_mhz = util * f (busy clock, MHz); all arrays float32 (D, n); z: seven
+    standard-normal arrays (D, n).
     """
-    mem = mem.astype(np.float64)
+    ipc_scale = ipc_scale.astype(np.float32)
+    branch_scale = branch_scale.astype(np.float32)
     cycles = (N_CORES * 1e6 * dt) * work_cpu_mhz * (1.0 + 0.01 * z[0])
     ipc = (IPC_BASE * ipc_scale[:, None]) / (1.0 + MEM_STALL * mem * (f_cpu_mhz / f_emc_mhz))
     instr = cycles * ipc * (1.0 + 0.03 * z[1])
@@ -65,12 +67,13 @@ def perf_counters(
     llc = instr * (LLC_MISS_PER_INSTR[0] + LLC_MISS_PER_INSTR[1] * mem) * (1.0 + 0.05 * z[5])
     branch = instr * (BRANCH_MISS_PER_INSTR * branch_scale[:, None]) * (1.0 + 0.05 * z[6])
     out = np.stack([cycles, instr, cache, csw, pf, llc, branch])
-    return np.maximum(np.rint(out), 0.0)
+    np.rint(out, out=out)
+    return np.maximum(out, np.float32(0.0), out=out)
 
 
 def multiplex_hidden(active: np.ndarray, i0: int, hz: float) -> np.ndarray:
-    """Which counters are not read, (7, D, n) bool, given multiplexing episodes active (D, n)."""
+    """Which counter groups are not read, (2, D, n) bool, given multiplexing active (D, n)."""
     slot = max(1, int(round(MUX_SLOT_S * hz)))
     n = active.shape[1]
     turn = ((i0 + np.arange(n)) // slot) % 2  # (n,) which group is scheduled
-    return active[None] & (_MUX_GROUP != turn)
+    return active[None] & (np.arange(2)[:, None] != turn)[:, None, :]

@@ -86,13 +86,14 @@ class InaAverager:
         self.tail = None  # (k, d, n) int64 last samples; None until the first chunk
         self.shape = (k, d)
 
-    def step(self, p_mw: np.ndarray) -> np.ndarray:
-        """p_mw (k, D, n) raw power -> boxcar mean (k, D, n) float64 in mW."""
-        x = np.rint(p_mw * _INA_SCALE).astype(np.int64)
-        if self.tail is None:  # as if the rails had held their first value forever
-            self.tail = np.repeat(x[..., :1], self.n, axis=-1)
-        ext = np.concatenate([self.tail, x], axis=-1)  # (k, D, N + n)
-        c = np.cumsum(ext, axis=-1)
-        s = c[..., self.n :] - c[..., : x.shape[-1]]  # sum of ext[j+1 .. j+N] = last N samples
+    def step(self, p_w: np.ndarray) -> np.ndarray:
+        """p_w (k, D, n) raw power in W -> boxcar mean (k, D, n) float32 in mW."""
+        k, d, n = p_w.shape
+        ext = np.empty((k, d, self.n + n), np.int64)  # fixed point, 1/16 mW
+        ext[..., self.n :] = p_w * np.float32(1000.0 * _INA_SCALE)  # truncates: exact integers
+        ext[..., : self.n] = ext[..., self.n : self.n + 1] if self.tail is None else self.tail
         self.tail = ext[..., -self.n :].copy()
-        return s * (1.0 / (self.n * _INA_SCALE))
+        np.cumsum(ext, axis=-1, out=ext)
+        s = (ext[..., self.n :] - ext[..., :n]).astype(np.float32)  # sum of the last N samples
+        s *= np.float32(1.0 / (self.n * _INA_SCALE))
+        return s

@@ -43,7 +43,7 @@ class NoiseBlock:
 
     def normal(self, slot: int) -> np.ndarray:
         """Standard normal draws (16-bit resolution), float32 (D, n)."""
-        return _NORMAL_TABLE[self._u16[:, :, slot]]
+        return _NORMAL_TABLE.take(self._u16[:, :, slot])
 
     def uniform(self, slot: int) -> np.ndarray:
         """Uniform draws in (0, 1) with 16-bit resolution, float32 (D, n)."""
@@ -123,50 +123,58 @@ class EpisodeProcess:
 
 
 class RefreshClock:
-    """Which samples see a new reading of sensors refreshed every `period_s` (with jitter).
+    """Which samples see a new reading of a sensor group refreshed every `period_s` (with jitter).
 
-    Sensor k refreshes at phase[k] + m * period[k]; the sample clock reads it with a jitter of
-    up to `jitter_s` (kept below half a sample so read times stay ordered). A sample is fresh
-    when at least one refresh happened since the previous read.
+    The group refreshes at phase + m * period; the sample clock reads it with a jitter of up to
+    `jitter_frac` of the period (kept below half a sample so read times stay ordered). A sample
+    is fresh when at least one refresh happened since the previous read.
     """
 
     def __init__(self, period_s: np.ndarray, phase_s: np.ndarray, hz: float, jitter_frac: float):
-        self.period = period_s.astype(np.float64)  # (K, D)
-        self.phase = phase_s.astype(np.float64)  # (K, D)
+        self.inv_period = 1.0 / np.asarray(period_s, np.float64)[:, None]  # (D, 1)
+        self.phase = np.asarray(phase_s, np.float64)[:, None]  # (D, 1)
         self.dt = 1.0 / hz
-        self.jitter = min(0.45 * self.dt, jitter_frac * float(self.period.min()))
-        self.count = np.full(self.period.shape, -(2**62), np.int64)  # forces fresh at sample 0
+        self.jitter = min(0.45 * self.dt, jitter_frac * float(np.min(period_s)))
+        self.count = np.full(len(self.phase), -np.inf)  # forces fresh at sample 0
 
     def step(self, i0: int, u: np.ndarray) -> np.ndarray:
-        """i0: absolute index of the first sample; u: uniform jitter (D, n) -> bool (K, D, n)."""
+        """i0: absolute index of the first sample; u: uniform jitter (D, n) -> fresh bool (D, n)."""
         n = u.shape[1]
-        t = (i0 + np.arange(n)) * self.dt  # (n,)
-        t = t + (u.astype(np.float64) - 0.5) * (2.0 * self.jitter)  # (D, n)
-        count = np.floor((t[None] - self.phase[..., None]) / self.period[..., None])
-        count = count.astype(np.int64)  # (K, D, n)
+        t = (i0 + np.arange(n)) * self.dt - self.phase  # (D, n)
+        t += (u - np.float32(0.5)) * np.float32(2.0 * self.jitter)
+        t *= self.inv_period
+        count = np.floor(t, out=t)
         fresh = np.empty(count.shape, bool)
-        fresh[..., 0] = count[..., 0] != self.count
-        np.not_equal(count[..., 1:], count[..., :-1], out=fresh[..., 1:])
+        np.not_equal(count[:, :1], self.count[:, None], out=fresh[:, :1])
+        np.not_equal(count[:, 1:], count[:, :-1], out=fresh[:, 1:])
         if n:
-            self.count = count[..., -1].copy()
+            self.count = count[:, -1].copy()
         return fresh
 
 
 class SampleHold:
-    """Sample-and-hold: stale samples repeat the last fresh value exactly (carried across chunks)."""
+    """Sample-and-hold: stale samples repeat the last fresh value exactly (carried across chunks).
+
+    Sensors read together share one freshness pattern, so the hold index is computed once per
+    group and reused for every sensor of the group.
+    """
 
     def __init__(self, shape: tuple[int, int], dtype: type = np.float32) -> None:
         self.last = np.zeros(shape, dtype)  # (K, D)
 
-    def step(self, values: np.ndarray, fresh: np.ndarray) -> np.ndarray:
-        """values (K, D, n), fresh bool (K, D, n) -> held values (K, D, n)."""
+    def step(self, values: np.ndarray, fresh: np.ndarray, group: Sequence[int]) -> np.ndarray:
+        """values (K, D, n); fresh bool (G, D, n); group[k] = fresh row of sensor k -> (K, D, n)."""
         k, d, n = values.shape
         ext = np.empty((k, d, n + 1), values.dtype)
         ext[..., 0] = self.last
         ext[..., 1:] = values
-        idx = np.where(fresh, np.arange(1, n + 1, dtype=np.int32), np.int32(0))
+        idx = np.where(fresh, np.arange(1, n + 1, dtype=np.intp), np.intp(0))  # (G, D, n)
         np.maximum.accumulate(idx, axis=-1, out=idx)
-        out = np.take_along_axis(ext, idx, axis=-1)
+        idx += (np.arange(d, dtype=np.intp) * (n + 1))[:, None]
+        flat = ext.reshape(k, -1)
+        out = np.empty(values.shape, values.dtype)
+        for j, g in enumerate(group):
+            flat[j].take(idx[g], out=out[j])
         if n:
             self.last = out[..., -1].copy()
         return out

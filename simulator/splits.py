@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from simulator.config import Frozen, RunSpec
 from simulator.corpus import BinaryRecord
@@ -154,27 +154,35 @@ def _contaminated(specs: Sequence[RunSpec], seed: int, warmup_s: float) -> Split
 
 def make_splits(
     specs: Sequence[RunSpec], corpus: Sequence[BinaryRecord], seed: int, warmup_s: float
-) -> dict[str, SplitManifest]:
-    """All six split manifests for a benchmark; deterministic for `seed`."""
+) -> tuple[dict[str, SplitManifest], dict[str, str]]:
+    """The six split manifests of a benchmark; deterministic for `seed`.
+
+    A split whose rule leaves a part empty (a benchmark too small for it) is left out; the
+    returned `skipped` dict says which and why.
+    """
     ids = [s.run_id for s in specs]
-    train, val, test = _fractions(ids, _rng(seed, "random"), 0.2, 0.2)
-    out = {
-        "random": SplitManifest(
+
+    def random_split() -> SplitManifest:
+        train, val, test = _fractions(ids, _rng(seed, "random"), 0.2, 0.2)
+        return SplitManifest(
             name="random",
             train=sorted(train),
             val=sorted(val),
             test=sorted(test),
             seed=seed,
             rule="runs shuffled, 60/20/20",
-        ),
-        "unseen_workload": _held_out(
+        )
+
+    builders: dict[str, Callable[[], SplitManifest]] = {
+        "random": random_split,
+        "unseen_workload": lambda: _held_out(
             "unseen_workload",
             specs,
             seed,
             lambda s: s.workload.family,
             HELD_OUT["unseen_workload"],
         ),
-        "unseen_trojan": _held_out(
+        "unseen_trojan": lambda: _held_out(
             "unseen_trojan",
             specs,
             seed,
@@ -182,17 +190,24 @@ def make_splits(
             HELD_OUT["unseen_trojan"],
             keep_benign=True,
         ),
-        "unseen_regime": _held_out(
+        "unseen_regime": lambda: _held_out(
             "unseen_regime",
             specs,
             seed,
             lambda s: s.regime.power_mode,
             HELD_OUT["unseen_regime"],
         ),
-        "binary_disjoint": _binary_disjoint(specs, corpus, seed),
-        "contaminated_warmup": _contaminated(specs, seed, warmup_s),
+        "binary_disjoint": lambda: _binary_disjoint(specs, corpus, seed),
+        "contaminated_warmup": lambda: _contaminated(specs, seed, warmup_s),
     }
-    return out
+    out: dict[str, SplitManifest] = {}
+    skipped: dict[str, str] = {}
+    for name, build in builders.items():
+        try:
+            out[name] = build()
+        except (ValidationError, ValueError, KeyError) as exc:
+            skipped[name] = f"too few runs for its rule ({type(exc).__name__})"
+    return out, skipped
 
 
 def write_splits(splits: dict[str, SplitManifest], out_dir: Path) -> None:

@@ -107,7 +107,7 @@ class ModelCard(_Strict):
 class ModelManifest(_Strict):
     """manifest.json of a model directory."""
 
-    manifest_version: Literal[1] = MANIFEST_VERSION
+    manifest_version: Literal[1] = 1
     feature_names: list[str]
     mask_names: list[str]
     mask_groups: dict[str, list[str]]

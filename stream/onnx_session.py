@@ -118,9 +118,7 @@ def _opset(data: bytes, path: str) -> int:
 
 
 def _signature(values) -> dict[str, list[int | str]]:
-    return {
-        v.name: [d if isinstance(d, int) else str(d) for d in (v.shape or [])] for v in values
-    }
+    return {v.name: [d if isinstance(d, int) else str(d) for d in (v.shape or [])] for v in values}
 
 
 def _dims_match(actual: list[int | str], expected: list[int | str]) -> bool:
@@ -167,7 +165,8 @@ class _Session:
         self.output_names = list(entry.outputs)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.session.run(self.output_names, dict(feeds)), strict=True))
+        outs = self.session.run(self.output_names, dict(feeds))
+        return dict(zip(self.output_names, outs, strict=True))
 
 
 class DynamicExpert:
@@ -175,6 +174,11 @@ class DynamicExpert:
 
     def __init__(self, session: _Session) -> None:
         self._s = session
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the session really uses, first = where it runs."""
+        return list(self._s.session.get_providers())
 
     def score_all(self, values: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
         """values (B, W, F) float32, masks (B, W, K) 0/1 -> p_members (B, E), p (B,), u (B,)."""

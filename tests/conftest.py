@@ -20,7 +20,6 @@ def tiny_cfg():
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory, tiny_cfg) -> Path:
     """runs/, binaries/, splits/ and processed/ of the tiny benchmark, via the CLI's own path."""
-    from click.testing import CliRunner
 
     import cli
 

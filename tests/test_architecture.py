@@ -25,21 +25,28 @@ def _top(module: str) -> str:
 
 
 def test_stream_imports_neither_simulator_training_torch_nor_click():
-    bad = [(f, m) for f, m in _imports("stream")
-           if _top(m) in {"simulator", "offline_training", "torch", "click", "cli"}]
+    bad = [
+        (f, m)
+        for f, m in _imports("stream")
+        if _top(m) in {"simulator", "offline_training", "torch", "click", "cli"}
+    ]
     assert bad == []
 
 
 def test_simulator_imports_only_stream_schema():
-    bad = [(f, m) for f, m in _imports("simulator")
-           if (_top(m) == "stream" and m != "stream.schema")
-           or _top(m) in {"offline_training", "torch", "onnxruntime", "click", "cli"}]
+    bad = [
+        (f, m)
+        for f, m in _imports("simulator")
+        if (_top(m) == "stream" and m != "stream.schema")
+        or _top(m) in {"offline_training", "torch", "onnxruntime", "click", "cli"}
+    ]
     assert bad == []
 
 
 def test_offline_training_never_imports_simulator_or_cli():
-    bad = [(f, m) for f, m in _imports("offline_training")
-           if _top(m) in {"simulator", "click", "cli"}]
+    bad = [
+        (f, m) for f, m in _imports("offline_training") if _top(m) in {"simulator", "click", "cli"}
+    ]
     assert bad == []
 
 

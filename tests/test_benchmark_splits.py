@@ -14,7 +14,9 @@ def plan():
     cfg = PRESETS["fusionbench-v2"]
     corpus = load_corpus()
     specs = plan_runs(cfg, corpus)
-    return cfg, corpus, specs, make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
+    splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
+    assert skipped == {}
+    return cfg, corpus, specs, splits
 
 
 def test_default_benchmark_has_long_runs_of_both_kinds(plan):
@@ -43,7 +45,8 @@ def test_no_two_runs_share_an_activation_schedule(plan):
     _, _, specs, _ = plan
     schedules = [
         tuple((a.t_start_s, a.t_end_s) for a in activation_intervals(s))
-        for s in specs if activation_intervals(s)
+        for s in specs
+        if activation_intervals(s)
     ]
     assert len(set(schedules)) == len(schedules)
 
@@ -95,7 +98,13 @@ def test_binary_disjoint_shares_no_binary_and_no_source(plan):
         for b in range(a + 1, 3):
             assert not bins[a] & bins[b]
             assert not srcs[a] & srcs[b]
-    assert {by_id[r].capability for r in sp.test} == {"benign", "compute", "mempressure", "cv", "io"}
+    assert {by_id[r].capability for r in sp.test} == {
+        "benign",
+        "compute",
+        "mempressure",
+        "cv",
+        "io",
+    }
 
 
 def test_contaminated_warmup_test_runs_really_have_warmup_activity(plan):
@@ -133,20 +142,29 @@ def test_time_since_start_predicts_nothing():
         ends = np.arange(20.0, s.duration_s, 4.0)
         y = np.zeros(ends.size, bool)
         for a in acts:  # label: window [end-20, end) at least half active
-            cover = np.clip(np.minimum(ends, a.t_end_s) - np.maximum(ends - 20, a.t_start_s), 0, None)
+            cover = np.clip(
+                np.minimum(ends, a.t_end_s) - np.maximum(ends - 20, a.t_start_s), 0, None
+            )
             y |= cover >= 10.0
         rows.append((i % 2, ends, np.full(ends.size, s.duration_s), y))
+
     def part(k):
         sel = [r for r in rows if r[0] == k]
-        return (np.concatenate([r[1] for r in sel]), np.concatenate([r[2] for r in sel]),
-                np.concatenate([r[3] for r in sel]))
+        return (
+            np.concatenate([r[1] for r in sel]),
+            np.concatenate([r[2] for r in sel]),
+            np.concatenate([r[3] for r in sel]),
+        )
+
     t_tr, d_tr, y_tr = part(0)
     t_te, d_te, y_te = part(1)
     # A flexible classifier: label rate per (time bin, duration bin), fitted on half the runs.
     tb = np.linspace(0, 2400, 25)
     db = np.quantile(d_tr, np.linspace(0, 1, 6))
+
     def cell(t, d):
         return np.clip(np.digitize(t, tb), 0, 25) * 10 + np.clip(np.digitize(d, db), 0, 9)
+
     c_tr, c_te = cell(t_tr, d_tr), cell(t_te, d_te)
     rate = np.bincount(c_tr, y_tr, minlength=300) / np.maximum(np.bincount(c_tr, minlength=300), 1)
     assert y_te.mean() > 0.05

@@ -69,8 +69,12 @@ def test_benign_runs_and_dormant_schedules_never_activate() -> None:
 def test_intervals_are_deterministic_per_seed_and_differ_between_seeds(
     schedule: ScheduleSpec,
 ) -> None:
-    assert activation_intervals(run_spec(7, schedule)) == activation_intervals(run_spec(7, schedule))
-    assert activation_intervals(run_spec(7, schedule)) != activation_intervals(run_spec(8, schedule))
+    assert activation_intervals(run_spec(7, schedule)) == activation_intervals(
+        run_spec(7, schedule)
+    )
+    assert activation_intervals(run_spec(7, schedule)) != activation_intervals(
+        run_spec(8, schedule)
+    )
 
 
 @pytest.mark.parametrize("schedule", [PERIODIC, RANDOM], ids=["periodic", "random"])

@@ -48,7 +48,9 @@ def test_missing_feature_column_is_named(tmp_path):
 def test_non_numeric_cell_names_row_and_column(tmp_path):
     df = _frame().with_columns(pl.col("p_cpu_mw").cast(pl.Utf8))
     df = df.with_columns(
-        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("oops")).otherwise(pl.col("p_cpu_mw"))
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("oops"))
+        .otherwise(pl.col("p_cpu_mw"))
         .alias("p_cpu_mw")
     )
     df.write_csv(tmp_path / "t.csv")
@@ -64,8 +66,9 @@ def test_non_finite_value_names_row_and_column(tmp_path):
         read_telemetry(tmp_path / "t.csv")
 
 
-@pytest.mark.parametrize("kind,times", [("duplicated", [0, 0.1, 0.1, 0.3]),
-                                        ("out-of-order", [0, 0.2, 0.1, 0.3])])
+@pytest.mark.parametrize(
+    "kind,times", [("duplicated", [0, 0.1, 0.1, 0.3]), ("out-of-order", [0, 0.2, 0.1, 0.3])]
+)
 def test_bad_timestamps_name_the_row(tmp_path, kind, times):
     _frame(n=4, t_sim_s=np.array(times)).write_csv(tmp_path / "t.csv")
     with pytest.raises(TelemetryError, match=rf"row 3, column 't_sim_s': {kind}"):

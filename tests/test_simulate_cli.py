@@ -1,0 +1,155 @@
+"""`python cli.py simulate` end to end on a tiny benchmark: files, schema, determinism, windows."""
+
+import hashlib
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+import cli
+from simulator.meta import RunMeta
+from stream.schema import LABEL_COLUMNS, MASK_COLUMNS, TELEMETRY_COLUMNS
+from stream.telemetry_io import read_telemetry
+from stream.windowing import (
+    CausalNormaliser,
+    Normalisation,
+    OnlineWindower,
+    WindowSpec,
+    transform_features,
+)
+
+
+def _digest(root):
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_writes_runs_binaries_splits_and_windows(tiny_data, tiny_cfg):
+    runs = sorted((tiny_data / "runs").iterdir())
+    assert len(runs) == tiny_cfg.n_runs
+    for r in runs:
+        assert {p.name for p in r.iterdir()} == {"telemetry.csv", "meta.json", "intervals.csv"}
+    assert (tiny_data / "binaries" / "binaries.csv").is_file()
+    assert len(list((tiny_data / "splits").glob("*.json"))) == 6
+    for split in ("random", "unseen_workload", "binary_disjoint"):
+        for part in ("train", "val", "test"):
+            assert (tiny_data / "processed" / split / f"windows_{part}.npz").is_file()
+
+
+def test_telemetry_schema_matches_the_design_and_carries_no_labels(tiny_data):
+    for r in sorted((tiny_data / "runs").iterdir()):
+        df = pl.read_csv(r / "telemetry.csv")
+        assert tuple(df.columns) == TELEMETRY_COLUMNS
+        assert not set(LABEL_COLUMNS) & set(df.columns)
+        masks = df.select(MASK_COLUMNS).to_numpy()
+        assert set(np.unique(masks)) <= {0, 1}
+        assert 0 < masks.mean() < 1
+
+
+def test_meta_json_is_typed_and_intervals_match_it(tiny_data):
+    for r in sorted((tiny_data / "runs").iterdir()):
+        meta = RunMeta.model_validate_json((r / "meta.json").read_text())
+        truth = pl.read_csv(r / "intervals.csv")
+        assert tuple(truth.columns) == (
+            "t_start_sim_s",
+            "t_end_sim_s",
+            "trojan_family",
+            "trojan_variant",
+            "strength",
+        )
+        assert truth.height == meta.n_activations
+        if meta.spec.capability == "benign":
+            assert truth.height == 0
+        if truth.height:
+            assert (truth["t_end_sim_s"] > truth["t_start_sim_s"]).all()
+            assert truth["t_end_sim_s"].max() <= meta.duration_s
+
+
+def test_same_seed_gives_byte_identical_files_and_another_seed_differs(tmp_path, tiny_cfg):
+    cfg = tiny_cfg.model_copy(update={"n_runs": 3})
+    cli._write_benchmark(cfg, tmp_path / "a", windows=True)
+    cli._write_benchmark(cfg, tmp_path / "b", windows=True)
+    cli._write_benchmark(cfg.model_copy(update={"seed": 12}), tmp_path / "c", windows=False)
+    a, b, c = (_digest(tmp_path / k) for k in "abc")
+    assert a == b
+    key = "runs/run_0001/telemetry.csv"
+    assert a[key] != c[key]
+
+
+def test_npz_windows_equal_the_runtime_windows_fed_sample_by_sample(tiny_data):
+    npz = np.load(tiny_data / "processed" / "random" / "windows_test.npz")
+    run_id = str(npz["run_id"][0])
+    sel = npz["run_id"] == run_id
+    spec = WindowSpec(hz=float(npz["hz"]), window_s=20.0, stride_s=1.0)
+    assert spec.window == int(npz["window"])
+    norm = Normalisation(
+        tuple(npz["norm_scale"].tolist()),
+        float(npz["norm_up_tau_s"]),
+        float(npz["norm_down_tau_s"]),
+        float(npz["norm_clip"]),
+    )
+    tel = read_telemetry(tiny_data / "runs" / run_id / "telemetry.csv")
+    normaliser = CausalNormaliser(1, spec.hz, norm)
+    windower = OnlineWindower(1, spec, tel.features.shape[1], tel.masks.shape[1])
+    online = {}
+    rows = np.array([0])
+    for i in range(tel.t_sim_s.size):  # the runtime's path: one sample at a time
+        r = normaliser.step(transform_features(tel.features[i : i + 1]), rows)
+        if windower.push(rows, normaliser.scale_residuals(r), tel.masks[i : i + 1]).size:
+            X, M = windower.windows(rows)
+            online[round(float(tel.t_sim_s[i]), 6)] = (X[0], M[0])
+    for X, M, t in zip(npz["X"][sel], npz["M"][sel], npz["t_end_s"][sel], strict=True):
+        x_on, m_on = online[round(float(t), 6)]
+        assert np.array_equal(X, x_on) and np.array_equal(M, m_on)
+        assert t <= tel.t_sim_s[-1]
+
+
+def test_windows_labels_are_overlap_fractions(tiny_data):
+    npz = np.load(tiny_data / "processed" / "random" / "windows_train.npz")
+    assert npz["X"].dtype == np.float32 and npz["M"].dtype == np.uint8
+    assert npz["X"].shape[:2] == npz["M"].shape[:2] == (len(npz["y"]), int(npz["window"]))
+    assert ((npz["y_soft"] >= 0) & (npz["y_soft"] <= 1)).all()
+    assert np.array_equal(npz["y"], (npz["y_soft"] >= 0.5).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--duration", "-1"], "The '--duration' parameter of simulate must be > 0. Got -1.0"),
+        (["--hz", "0"], "The '--hz' parameter of simulate must be > 0. Got 0.0"),
+        (["--preset", "nope"], "The '--preset' parameter of simulate must be one of"),
+        (["--runs", "0"], "The '--runs' parameter of simulate must be > 0. Got 0"),
+    ],
+)
+def test_bad_values_get_the_template_and_no_traceback(cli_runner, tmp_path, args, needle):
+    res = cli_runner.invoke(cli.main, ["simulate", "--out", str(tmp_path / "x"), *args])
+    assert res.exit_code != 0
+    assert needle in res.output
+    assert "Traceback" not in res.output
+
+
+def test_simulate_command_runs_end_to_end(cli_runner, tmp_path):
+    res = cli_runner.invoke(
+        cli.main,
+        [
+            "simulate",
+            "--out",
+            str(tmp_path / "d"),
+            "--preset",
+            "tiny",
+            "--runs",
+            "2",
+            "--duration",
+            "40",
+            "--seed",
+            "3",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    bench = json.loads((tmp_path / "d" / "benchmark.json").read_text())
+    assert bench["n_runs"] == 2 and bench["seed"] == 3
+    assert len(list((tmp_path / "d" / "runs").iterdir())) == 2

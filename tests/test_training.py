@@ -1,0 +1,185 @@
+"""Offline training: a tiny end-to-end run, honest gate data, real uncertainty, determinism, CLI errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import offline_training.pipeline as pipeline
+from cli import main
+from offline_training.calibrate import ensemble_prob, fit_temperature
+from offline_training.config import TrainConfig
+from offline_training.data import DataError, load_binaries, load_split
+from offline_training.models import ensemble_outputs
+from offline_training.train_gate import build_gate_data, fusion_baselines
+from offline_training.train_static import fit_static, read_static_table, train_static
+from stream.onnx_session import load_models
+from tests.test_training_data import tiny_benchmark, tiny_config, tiny_models
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tiny_benchmark(tmp_path_factory)
+
+
+def test_tiny_training_writes_a_loadable_checked_model_directory(tmp_path_factory, data_dir):
+    out = tiny_models(tmp_path_factory)
+    models = load_models(out, device="cpu")
+    val = load_split(data_dir, "unseen_workload").val
+    p, u = models.dynamic.score(val.X, val.M)
+    assert p.shape == (len(val),) and np.isfinite(p).all()
+    config = TrainConfig.model_validate_json((out / "train_config.json").read_text())
+    assert config.device == "cpu" and config.split == "unseen_workload"
+    assert models.manifest.training.members >= 5
+    assert models.manifest.metrics["val_dynamic"]["roc_auc"] is not None
+
+
+def test_cpu_training_is_deterministic_for_a_seed(data_dir, tmp_path):
+    val = load_split(data_dir, "unseen_workload").val
+    outs = []
+    for name in ("a", "b"):
+        pipeline.run_training(tiny_config(data_dir, tmp_path / name, seed=3))
+        outs.append(load_models(tmp_path / name, device="cpu").dynamic.score_all(val.X, val.M))
+    for key in ("p_members", "p", "u"):
+        assert np.array_equal(outs[0][key], outs[1][key])
+    fused = [(tmp_path / n / "fusion.onnx").read_bytes() for n in ("a", "b")]
+    assert fused[0] == fused[1]
+
+
+def test_gate_is_fitted_only_on_windows_the_experts_did_not_train_on(
+    data_dir, tmp_path, monkeypatch
+):
+    seen = {}
+
+    def spy(windows, *args, **kw):
+        seen["gate"] = build_gate_data(windows, *args, **kw)
+        return seen["gate"]
+
+    monkeypatch.setattr(pipeline, "build_gate_data", spy)
+    pipeline.run_training(tiny_config(data_dir, tmp_path / "m"))
+    split = load_split(data_dir, "unseen_workload")
+    gate_runs = set(seen["gate"].run_id.tolist())
+    assert gate_runs.isdisjoint(split.train.run_id.tolist())
+    assert gate_runs == set(split.val.run_id.tolist())
+
+
+def test_gate_data_refuses_windows_from_expert_training_runs(data_dir):
+    train = load_split(data_dir, "unseen_workload").train
+    n = len(train)
+    with pytest.raises(ValueError, match="exclude the experts' training runs"):
+        build_gate_data(train, np.full(n, 0.5), np.zeros(n), {}, set(train.run_id.tolist()))
+
+
+def test_static_scores_for_training_binaries_come_from_models_that_never_saw_them(data_dir):
+    cfg = tiny_config(data_dir, data_dir / "unused")
+    table = read_static_table(load_binaries(data_dir))
+    ids = [b for b, ok in zip(table.binary_id.tolist(), table.available, strict=True) if ok]
+    trained = train_static(table, ids, cfg)
+    k = max(trained.fold.values()) + 1
+    for f in range(k):
+        held = [b for b in trained.train_ids if trained.fold[b] == f]
+        rest = [b for b in trained.train_ids if trained.fold[b] != f]
+        model = fit_static(
+            table.features[table.rows(rest)],
+            table.label[table.rows(rest)],
+            cfg,
+            cfg.seed * 1000 + f + 1,
+        )
+        model.temperature.fill_(float(trained.model.temperature))
+        with torch.no_grad():
+            _, p, _ = model(torch.as_tensor(table.features[table.rows(held)]))
+        np.testing.assert_allclose(p.numpy(), [trained.oof[b][0] for b in held], atol=1e-6)
+
+
+def test_unreadable_binary_gives_a_missing_static_score_not_a_crash(data_dir):
+    table = read_static_table(load_binaries(data_dir))
+    broken = table.binary_id.tolist().index("bin_08")
+    assert not table.available[broken] and "bin_08" in table.reasons
+    assert table.available.sum() == len(table.binary_id) - 1
+
+
+def test_ensemble_u_is_higher_where_members_disagree():
+    agree = torch.tensor([[3.0, 3.0, 3.0, 3.0, 3.0], [-2.0] * 5])
+    disagree = torch.tensor([[3.0, -3.0, 3.0, -3.0, 0.0], [4.0, -4.0, 4.0, -4.0, 4.0]])
+    _, _, u_agree = ensemble_outputs(agree, torch.tensor(0.0), torch.tensor(1.0))
+    _, _, u_dis = ensemble_outputs(disagree, torch.tensor(0.0), torch.tensor(1.0))
+    assert u_agree.max() < 1e-5 and (u_dis > 0.3).all() and (u_dis <= 1).all()
+
+
+def test_trained_ensemble_u_is_not_constant_and_tracks_member_spread(tmp_path_factory, data_dir):
+    models = load_models(tiny_models(tmp_path_factory), device="cpu")
+    val = load_split(data_dir, "unseen_workload").val
+    out = models.dynamic.score_all(val.X, val.M)
+    u, spread = out["u"], out["p_members"].std(axis=1)
+    assert np.ptp(u) > 1e-4
+    assert np.corrcoef(u, spread)[0, 1] > 0.5
+
+
+def test_temperature_fit_recovers_the_generating_temperature():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 4, (20000, 1))
+    y = (rng.random(20000) < ensemble_prob(logits, 0.0, 2.5)).astype(np.float64)
+    assert abs(fit_temperature(logits, y) - 2.5) < 0.15
+
+
+def test_fusion_baselines_reduce_to_dynamic_when_static_is_missing():
+    ctx = np.array([[0.8, 0.1, 0.5, 1.0, 0.0, 1, 1, 1], [0.8, 0.1, 0.9, 0.1, 1.0, 1, 1, 1]])
+    b = fusion_baselines(ctx)
+    assert b["dynamic_only"][0] == b["product_of_experts"][0] == b["constant_gate"][0] == 0.8
+    assert b["product_of_experts"][1] > 0.8 and b["constant_gate"][1] == pytest.approx(0.85)
+
+
+def _cli(args):
+    result = CliRunner().invoke(main, ["train", *args])
+    return result.exit_code, result.output.strip().splitlines()
+
+
+def test_cli_unknown_split_is_one_line_and_nonzero(data_dir, tmp_path):
+    code, lines = _cli(["--data", str(data_dir), "--out", str(tmp_path / "m"), "--split", "nope"])
+    assert code != 0 and len(lines) == 1 and "'split'" in lines[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cli_cuda_without_cuda_is_one_line_and_nonzero(data_dir, tmp_path):
+    code, lines = _cli(["--data", str(data_dir), "--out", str(tmp_path / "m"), "--device", "cuda"])
+    assert code != 0 and len(lines) == 1 and "'--device'" in lines[0]
+
+
+def test_cli_corrupt_data_dir_is_one_clear_line(tmp_path):
+    bad = tmp_path / "data" / "processed" / "unseen_workload"
+    bad.mkdir(parents=True)
+    (bad / "windows_train.npz").write_text("not a zip")
+    code, lines = _cli(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m")])
+    assert code != 0 and lines[-1].startswith("Error:") and "windows_train.npz" in lines[-1]
+
+
+def test_load_split_names_a_missing_part(data_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "d"
+    shutil.copytree(data_dir, copy)
+    (copy / "processed" / "unseen_workload" / "windows_val.npz").unlink()
+    with pytest.raises(DataError, match="windows_val.npz"):
+        load_split(copy, "unseen_workload")
+
+
+def test_resolved_config_refuses_unknown_keys():
+    with pytest.raises(ValueError):
+        TrainConfig.model_validate(json.loads('{"epochz": 3}'))
+
+
+def test_colab_notebook_is_valid_and_installs_trains_and_downloads():
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "offline_training" / "colab.ipynb").read_text())
+    assert nb["nbformat"] == 4
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    for step in (
+        "git clone",
+        'pip install -q -e ".[train]"',
+        "cli.py train --device cuda",
+        "zip -r",
+    ):
+        assert step in code
