@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 DATA_ROOT = Path("data/fusionbench_sim")
+MODELS = Path("exported_models")
 
 
 def _template(command: str, option: str, rule: str, value: object) -> str:
@@ -76,14 +77,63 @@ def main() -> None:
     callback=_check_positive,
     help="Sample rate in Hz (default 10).",
 )
+@click.option("--stream", is_flag=True, help="Stream a live fleet through the detector instead.")
+@click.option(
+    "--devices",
+    type=int,
+    default=8,
+    show_default=True,
+    callback=_check_positive,
+    help="With --stream: number of simulated devices.",
+)
+@click.option(
+    "--speed",
+    default="max",
+    show_default=True,
+    help="With --stream: 1 = real time, 10 = ten times faster, max = as fast as possible.",
+)
+@click.option(
+    "--models",
+    type=click.Path(path_type=Path),
+    default=MODELS,
+    show_default=True,
+    help="With --stream: model directory.",
+)
+@click.option(
+    "--feedback-delay",
+    type=float,
+    default=None,
+    help="With --stream: learn online recalibration from labels arriving S seconds late.",
+)
+@click.option(
+    "--jsonl",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --stream: also write detections as JSON Lines here.",
+)
 @click.option(
     "--windows/--no-windows",
     default=True,
     show_default=True,
     help="Also write processed/<split>/windows_*.npz.",
 )
-def simulate(out: Path, preset: str, runs, duration, seed, hz, windows: bool) -> None:
-    """Simulate a fleet of Jetson-class devices and write a benchmark to OUT."""
+def simulate(
+    out: Path,
+    preset: str,
+    runs,
+    duration,
+    seed,
+    hz,
+    stream: bool,
+    devices: int,
+    speed: str,
+    models: Path,
+    feedback_delay,
+    jsonl,
+    windows: bool,
+) -> None:
+    """Simulate a fleet of Jetson-class devices: write a benchmark to OUT, or with --stream pipe
+    the fleet live into the detector, print detections as they happen and end with a report."""
     from simulator.benchmark import PRESETS
 
     if preset not in PRESETS:
@@ -95,7 +145,131 @@ def simulate(out: Path, preset: str, runs, duration, seed, hz, windows: bool) ->
     if duration is not None:
         updates |= {"short_s": (duration, duration), "long_s": (duration, duration)}
     cfg = cfg.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    _write_benchmark(cfg, out, windows)
+    if stream:
+        _simulate_stream(
+            cfg, devices, duration or 300.0, _speed(speed), models, feedback_delay, jsonl
+        )
+    else:
+        _write_benchmark(cfg, out, windows)
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        v = float(value)
+    except ValueError:
+        v = float("nan")
+    if not v > 0:
+        raise click.UsageError(
+            _template(
+                click.get_current_context().command.name,
+                "--speed",
+                "a positive number or 'max'",
+                value,
+            )
+        )
+    return v
+
+
+def _load_models(models: Path, device: str = "auto"):
+    from stream.onnx_session import load_models
+
+    if not (models / "manifest.json").is_file():
+        raise click.ClickException(
+            f"{models}: no model directory (manifest.json missing); train one with "
+            "'python cli.py train' or use the shipped exported_models/"
+        )
+    return load_models(models, device)
+
+
+def _print_report(report, console, title: str) -> None:
+    from rich.table import Table
+
+    d = report.to_dict()
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k in (
+        "n_true",
+        "n_pred",
+        "n_matched",
+        "event_precision",
+        "event_recall",
+        "event_f1",
+        "far_per_hour",
+        "benign_hours",
+        "ttd_median_s",
+        "ttd_p90_s",
+        "miss_rate",
+        "range_precision",
+        "range_recall",
+    ):
+        v = d.get(k)
+        table.add_row(k, "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)))
+    console.print(table)
+    if d.get("far_reason"):
+        console.print(f"FAR/h: {d['far_reason']}")
+
+
+def _simulate_stream(cfg, n_devices, duration, speed, models_dir, feedback_delay, jsonl) -> None:
+    import numpy as np
+    from rich.console import Console
+
+    from simulator.benchmark import plan_runs
+    from simulator.corpus import corpus_dir, load_corpus
+    from simulator.fleet import Fleet
+    from simulator.writer import as_recorded
+    from stream.binaries import read_binary_index
+    from stream.console import LiveView
+    from stream.detector import DeviceInfo
+    from stream.live import run_live
+    from stream.sinks import JsonlSink
+
+    console = Console(stderr=True)
+    models = _load_models(models_dir)
+    cfg = cfg.model_copy(
+        update={
+            "n_runs": n_devices,
+            "short_s": (duration, duration),
+            "long_s": (duration, duration),
+            "hz": models.manifest.hz,
+        }
+    )
+    specs = plan_runs(cfg, load_corpus())
+    fleet = Fleet(specs)
+    index = read_binary_index(corpus_dir() / "binaries.csv")
+    devices = [DeviceInfo(s.run_id, index.get(s.binary_id)) for s in specs]
+    truth = [
+        np.array([[a.t_start_s, a.t_end_s] for a in iv]).reshape(-1, 2) for iv in fleet.intervals
+    ]
+    sink = JsonlSink(jsonl) if jsonl else None
+    console.print(
+        f"streaming {n_devices} simulated devices for {duration:g} s "
+        f"(speed {'max' if speed is None else f'{speed:g}x'})"
+    )
+    with LiveView([s.run_id for s in specs], console=console) as view:
+        result = run_live(
+            lambda n: as_recorded(fleet.step(n)),
+            devices,
+            models,
+            duration_s=duration,
+            speed=speed,
+            truth=truth,
+            view=view,
+            feedback_delay_s=feedback_delay,
+            on_detection=sink.write if sink else None,
+        )
+    if sink:
+        sink.close()
+    acc = result.accounting.to_dict()
+    console.print(
+        f"provider {result.provider}; {acc['samples_in']} samples in, {acc['samples_used']} used, "
+        f"dropped {acc['dropped'] or 0}; {acc['windows_scored']} windows scored; "
+        f"{len(result.detections)} detections; {result.wall_s:.1f} s wall for "
+        f"{duration * n_devices / max(result.wall_s, 1e-9):.0f} device-seconds per second"
+    )
+    _print_report(result.report, console, "interval-level report against the simulated truth")
 
 
 def _write_benchmark(cfg, out: Path, windows: bool) -> None:

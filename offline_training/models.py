@@ -180,7 +180,9 @@ class FusionGateNet(nn.Module):
     """A tiny MLP on the fusion context (B, len(FUSION_INPUTS)) -> score (B,) in [0, 1].
 
     Probabilities enter as clamped logits (scaled by 1/4); the static ones are zeroed when the
-    static expert is unavailable, so the runtime's placeholder (0.5, 1) carries no weight.
+    static expert is unavailable, so the runtime's placeholder (0.5, 1) carries no weight. A skip
+    term `softplus(skip) * logit(p_dynamic)` (never negative) starts the gate at "dynamic only" (the MLP's output layer
+    starts at 0), so with little validation data it learns corrections, not everything.
     """
 
     def __init__(self, n_inputs: int = 8, *, hidden: int = 8, seed: int = 0) -> None:
@@ -190,8 +192,9 @@ class FusionGateNet(nn.Module):
         self.out = nn.Linear(hidden, 1)
         _init_blocks(self.hidden1.weight, 1, n_inputs, seed, 0)
         _init_blocks(self.hidden1.bias, 1, n_inputs, seed, 1)
-        _init_blocks(self.out.weight, 1, hidden, seed, 2)
-        _init_blocks(self.out.bias, 1, hidden, seed, 3)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.skip = nn.Parameter(torch.tensor(float(np.log(np.e - 1.0))))  # softplus -> 1
 
     def transform(self, ctx: torch.Tensor) -> torch.Tensor:
         """FUSION_INPUTS order: p_d, u_d, p_s, u_s, static_available, fresh_temp/power/perf."""
@@ -202,5 +205,6 @@ class FusionGateNet(nn.Module):
         return torch.cat(cols + [ctx[:, 5:]], dim=1)
 
     def forward(self, ctx: torch.Tensor) -> torch.Tensor:
-        h = torch.tanh(self.hidden1(self.transform(ctx)))
-        return torch.sigmoid(self.out(h)).reshape(-1)
+        t = self.transform(ctx)
+        h = torch.tanh(self.hidden1(t))
+        return torch.sigmoid(self.out(h).reshape(-1) + 4.0 * F.softplus(self.skip) * t[:, 0])

@@ -153,7 +153,8 @@ class DeviceModel:
 
         if i0 == 0:
             self._settle(target[0], busy[0], pfix[0], p_board_fix[0], amb_t[0])
-        levels, temps, fan_state, rpm, est, t_before = self._loop(i0, target, busy, pfix, p_board_fix, amb_t)
+        drive = self._thermal.board_drive(p_board_fix, amb_t)
+        levels, temps, fan_state, rpm, est, t_before = self._loop(i0, target, busy, pfix, drive, amb_t)
         self._i = i0 + n
         return self._report(i0, demand, noise, amb, p_cv, levels, temps, fan_state, rpm, est, t_before)
 
@@ -166,27 +167,25 @@ class DeviceModel:
         f, v2 = dvfs.FLAT_FREQ_MHZ[idx], dvfs.FLAT_V2[idx]
         work = np.minimum(f, busy0)
         temps = np.full((3, self.d), 45.0)
-        for _ in range(12):
+        for _ in range(12):  # fixed point: leakage <-> temperature <-> fan
             p3 = power.unit_power(v2, work, temps, self._cdyn, self._cleak) + pfix0
             pd = power.DRAM_CLK_W_PER_MHZ * f[2] + power.DRAM_W_PER_MHZ * work[2]
             p_mod = p3.sum(0) + pd + power.DRAM_BG_W
-            pb = pb_fix0 + pd + self._loss_k * p_mod
-            th.steady_state(p3, pb, amb0, th.g_air(fan.rpm * (1.0 / 5000.0)))
+            th.steady_state(p3, pb_fix0 + pd + self._loss_k * p_mod, amb0)
             temps = th.T[:3]
-            fan.settle(temps)
+            th.set_airflow(fan.settle(temps))
         self._p_avg = p_mod
         self._t_prev = th.T[:3].copy()
 
-    def _loop(self, i0, target, busy, pfix, p_board_fix, amb):
+    def _loop(self, i0, target, busy, pfix, drive, amb):
         """The feedback loop over samples, vectorised over devices (few numpy ops per sample).
 
-        Inputs are time-major: target, busy, pfix (n, 3, D); p_board_fix, amb (n, D).
+        Inputs are time-major: target, busy, pfix (n, 3, D); drive (board), amb (n, D).
         """
         n = target.shape[0]
         rec_lvl = np.empty((n, 3, self.d), np.int8)
         rec_t = np.empty((n, 5, self.d))
         rec_state = np.empty((n, self.d), np.int8)
-        rec_rpm = np.empty((n, self.d))
         rec_est = np.empty((n, self.d))
         dv, th, fan = self._dvfs, self._thermal, self._fan
         flat_f, flat_v2, unit_power = dvfs.FLAT_FREQ_MHZ, dvfs.FLAT_V2, power.unit_power
@@ -202,25 +201,25 @@ class DeviceModel:
             p3 += pfix[i]
             pd = c_clk * f[2] + c_dram * work[2]
             p_mod = p3.sum(0) + pd + dram_bg
-            th.advance(p3, p_board_fix[i] + pd + loss_k * p_mod, amb[i], th.g_air(fan.spin()))
+            th.advance(p3, pd + loss_k * p_mod, drive[i], amb[i])
             p_avg += a_p * (p_mod - p_avg)
             if (i0 + i) % tick == 0:
-                fan.tick(T[:3])
+                th.set_airflow(fan.tick(T[:3]))
                 dv.control(T[:3], p_avg, budget, dt_tick)
             rec_lvl[i] = idx
             rec_t[i] = T
             rec_state[i] = fan.state
-            rec_rpm[i] = fan.rpm
             rec_est[i] = fan.est
         t_before = np.empty((3, self.d, n), np.float32)
         t_before[:, :, 0] = self._t_prev
         t_before[:, :, 1:] = rec_t[:-1, :3].transpose(1, 2, 0)
         self._t_prev = rec_t[-1, :3].copy()
+        state = rec_state.T  # (D, n)
         return (
             rec_lvl.transpose(1, 2, 0),  # (3, D, n) flat levels
             rec_t.transpose(1, 2, 0),  # (5, D, n)
-            rec_state.T,  # (D, n)
-            rec_rpm.T,
+            state,
+            fan.rotor(state),  # (D, n) rpm
             rec_est.T,
             t_before,  # (3, D, n) junction temperatures the leakage was computed at
         )
@@ -232,6 +231,7 @@ class DeviceModel:
         inst = self.instance
         f32 = np.float32
         out: dict[str, np.ndarray] = {}
+        levels = np.array(levels, dtype=np.intp, order="C")  # (3, D, n)
         f = _FLAT_FREQ32.take(levels)  # (3, D, n)
         out["cpu_freq_mhz"], out["gpu_freq_mhz"], out["emc_freq_mhz"] = f[0], f[1], f[2]
 
@@ -250,15 +250,17 @@ class DeviceModel:
         unit += _IDLE32
         p_vddrq = power.dram_power(f[2], work[2])
         module = unit.sum(0) + p_cv + p_vddrq
-        pwm = _FAN_PWM32.take(fan_state)
+        pwm = _FAN_PWM32.take(np.array(fan_state, dtype=np.intp, order="C"))
         p_sys = power.sys5v_power(module, self._sys_base32, demand.io, pwm)
         raw = np.stack([p_sys, unit[0], unit[1], unit[2], p_cv, p_vddrq])  # POWER_COLUMNS order, W
-        avg = self._ina.step(raw)  # (6, D, n) mW
-        z = np.stack([noise.normal(_S_POWER + k) for k in range(6)])
-        z *= f32(POWER_NOISE_REL) * avg + f32(POWER_NOISE_MW)
-        avg *= self._power_gain32
-        avg += z
-        meas = np.maximum(np.rint(avg), f32(0.0))
+        meas = self._ina.step(raw)  # (6, D, n) mW, boxcar averaged
+        for k in range(6):
+            z = noise.normal(_S_POWER + k)
+            z *= f32(POWER_NOISE_REL) * meas[k] + f32(POWER_NOISE_MW)
+            meas[k] *= self._power_gain32[k]
+            meas[k] += z
+        np.rint(meas, out=meas)
+        np.maximum(meas, f32(0.0), out=meas)
 
         fresh = [c.step(i0, noise.uniform(s)) for c, s in zip(self._clocks, _S_JIT, strict=True)]
         drop_p = self._drop_power.step(i0, noise.u32(_U32_DROP_P), noise.uniform(_S_LEN_DROP_P)) > 0
@@ -272,14 +274,13 @@ class DeviceModel:
         masks = {m: v.view(np.uint8) for m, v in zip(POWER_MASKS, power_masks, strict=True)}
 
         # temperatures
-        true_t = np.empty((6, d, n), f32)
-        true_t[:5] = temps
-        true_t[5] = est
-        zt = np.stack([noise.normal(_S_TEMP + k) for k in range(6)])
-        zt *= f32(TEMP_NOISE_C)
-        zt += self._temp_bias32
-        zt += true_t
-        read_t = quantise(zt, 0.1)
+        read_t = np.empty((6, d, n), f32)
+        read_t[:5] = temps
+        read_t[5] = est
+        read_t += self._temp_bias32
+        for k in range(6):
+            read_t[k] += f32(TEMP_NOISE_C) * noise.normal(_S_TEMP + k)
+        read_t = quantise(read_t, 0.1)
         drop_t = self._drop_temp.step(i0, noise.u32(_U32_DROP_T), noise.uniform(_S_LEN_DROP_T)) > 0
         tick = np.broadcast_to((i0 + np.arange(n)) % self._tick == 0, (d, n))
         ft = [g & ~drop_t for g in (fresh[0], fresh[1], fresh[2], tick)]

@@ -10,6 +10,7 @@ fan at full speed. The rotor follows the PWM with a first-order lag.
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 
 from simulator.instance import InstanceParams
 
@@ -30,13 +31,19 @@ RPM_FLOOR = 250.0
 
 
 class FanController:
-    """Per-device fan state; `tick` at polling ticks, `spin` every sample."""
+    """Per-device fan state, stepped at the thermal governor's polling ticks.
+
+    The airflow seen by the loop follows the rotor at tick resolution; the reported rpm is the
+    same lag evaluated per sample (`rotor`).
+    """
 
     def __init__(self, inst: InstanceParams, pinned: np.ndarray, hz: float, tick_s: float) -> None:
         d = len(pinned)
         self.rpm_full = RPM_FULL * inst.fan_gain  # (D,)
         self.a_est = -np.expm1(-tick_s / EST_TAU_S)
+        self.a_rpm_tick = -np.expm1(-tick_s / RPM_TAU_S)
         self.a_rpm = -np.expm1(-1.0 / (hz * RPM_TAU_S))
+        self.zi: np.ndarray | None = None
         self.tick_s = tick_s
         self.floor_state = np.where(pinned, len(FAN_PWM) - 1, 0)
         self.state = self.floor_state.copy()  # (D,) int
@@ -45,17 +52,24 @@ class FanController:
         self.rpm = np.zeros(d)
         self.rpm_target = np.zeros(d)
 
-    def settle(self, temps3: np.ndarray) -> None:
-        """Start in the state an already-running board would be in at these temperatures."""
+    def settle(self, temps3: np.ndarray) -> np.ndarray:
+        """Start in the state an already-running board would be in at these temperatures.
+
+        Returns the rotor speed as a fraction of nominal full speed (D,).
+        """
         self.est = (EST_WEIGHTS * temps3).sum(0)
         state = np.searchsorted(UP_C, self.est, side="right")
         self.state = np.maximum(np.minimum(state, len(FAN_PWM) - 1), self.floor_state)
         self.dwell[:] = MIN_DWELL_S
         self.rpm_target = FAN_PWM[self.state] / 255.0 * self.rpm_full
         self.rpm = self.rpm_target.copy()
+        return self.rpm * (1.0 / RPM_FULL)
 
-    def tick(self, temps3: np.ndarray) -> None:
-        """Update the estimate from temps3 (3, D) and step the state by at most one."""
+    def tick(self, temps3: np.ndarray) -> np.ndarray:
+        """Update the estimate from temps3 (3, D), step the state by at most one, spin the rotor.
+
+        Returns the rotor speed as a fraction of nominal full speed (D,), for the airflow.
+        """
         self.est += self.a_est * ((EST_WEIGHTS * temps3).sum(0) - self.est)
         self.dwell += self.tick_s
         ready = self.dwell >= MIN_DWELL_S
@@ -64,9 +78,14 @@ class FanController:
         move *= ready
         np.maximum(self.state + move, self.floor_state, out=self.state)
         self.dwell[move != 0] = 0.0
+        self.rpm += self.a_rpm_tick * (self.rpm_target - self.rpm)
         self.rpm_target = FAN_PWM[self.state] / 255.0 * self.rpm_full
-
-    def spin(self) -> np.ndarray:
-        """Advance the rotor one sample; returns rpm as a fraction of nominal full speed (D,)."""
-        self.rpm += self.a_rpm * (self.rpm_target - self.rpm)
         return self.rpm * (1.0 / RPM_FULL)
+
+    def rotor(self, state: np.ndarray) -> np.ndarray:
+        """Per-sample rotor speed (D, n) in rpm following the PWM of the states (D, n) with lag."""
+        target = FAN_PWM[state] * (self.rpm_full[:, None] / 255.0)
+        if self.zi is None:
+            self.zi = target[:, :1] * (1.0 - self.a_rpm)
+        rpm, self.zi = lfilter([self.a_rpm], [1.0, self.a_rpm - 1.0], target, axis=1, zi=self.zi)
+        return rpm

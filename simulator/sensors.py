@@ -23,52 +23,57 @@ __all__ = [
     "quantise",
 ]
 
-#: 64-bit words of randomness per device and sample (4 uint16 slots or 2 uint32 slots per word).
-NOISE_WORDS = 12
+#: 64-bit words of randomness per device and sample (4 uint16 slots each).
+NOISE_WORDS = 10
 #: Inverse normal CDF at the 65,536 uint16 mid-quantiles: a uint16 maps to a N(0, 1) draw.
 _NORMAL_TABLE = ndtri((np.arange(65536, dtype=np.float64) + 0.5) / 65536.0).astype(np.float32)
 
 
 class NoiseBlock:
-    """The random words of one chunk, with typed views onto fixed slots.
+    """The random draws of one chunk as uint16 slots, slot-major (S, D, n), with typed views.
 
-    u16 slot k is bits 16*(k%4).. of word k//4; u32 slot j covers u16 slots 2j and 2j+1.
+    A uint32 draw j is built from u16 slots 2j (high half) and 2j+1 (low half).
     """
 
-    __slots__ = ("_u16", "_u32")
+    __slots__ = ("_u16",)
 
-    def __init__(self, words: np.ndarray) -> None:
-        self._u16 = words.view(np.uint16)  # (D, n, 4W)
-        self._u32 = words.view(np.uint32)  # (D, n, 2W)
+    def __init__(self, slots: np.ndarray) -> None:
+        self._u16 = slots  # (S, D, n) uint16
 
     def normal(self, slot: int) -> np.ndarray:
         """Standard normal draws (16-bit resolution), float32 (D, n)."""
-        return _NORMAL_TABLE.take(self._u16[:, :, slot])
+        return _NORMAL_TABLE.take(self._u16[slot])
 
     def uniform(self, slot: int) -> np.ndarray:
         """Uniform draws in (0, 1) with 16-bit resolution, float32 (D, n)."""
-        return (self._u16[:, :, slot].astype(np.float32) + np.float32(0.5)) * np.float32(2.0**-16)
+        u = self._u16[slot].astype(np.float32)
+        u += np.float32(0.5)
+        u *= np.float32(2.0**-16)
+        return u
 
     def u32(self, slot: int) -> np.ndarray:
         """Raw uint32 draws (for rare-event decisions that need fine probabilities), (D, n)."""
-        return self._u32[:, :, slot]
+        hi = self._u16[2 * slot].astype(np.uint32)
+        hi <<= 16
+        hi |= self._u16[2 * slot + 1]
+        return hi
 
 
 class NoiseSource:
     """One sequential generator per device, keyed by (seed, tag), drawn sample-major.
 
-    Each sample consumes exactly `NOISE_WORDS` words, so the words for absolute sample i are the
-    same whatever the chunking: this is what makes the simulator chunk invariant.
+    Each sample consumes exactly `NOISE_WORDS` 64-bit words, so the draws for absolute sample i
+    are the same whatever the chunking: this is what makes the simulator chunk invariant.
     """
 
     def __init__(self, seeds: Sequence[int], tag: int) -> None:
         self._gens = [np.random.SFC64(np.random.SeedSequence([int(s), tag])) for s in seeds]
 
     def draw(self, n: int) -> NoiseBlock:
-        words = np.empty((len(self._gens), n, NOISE_WORDS), np.uint64)  # (D, n, W)
+        slots = np.empty((4 * NOISE_WORDS, len(self._gens), n), np.uint16)  # (S, D, n)
         for d, gen in enumerate(self._gens):
-            words[d] = gen.random_raw(n * NOISE_WORDS).reshape(n, NOISE_WORDS)
-        return NoiseBlock(words)
+            slots[:, d, :] = gen.random_raw(n * NOISE_WORDS).view(np.uint16).reshape(n, -1).T
+        return NoiseBlock(slots)
 
 
 class EpisodeProcess:
@@ -155,28 +160,35 @@ class RefreshClock:
 class SampleHold:
     """Sample-and-hold: stale samples repeat the last fresh value exactly (carried across chunks).
 
-    Sensors read together share one freshness pattern, so the hold index is computed once per
-    group and reused for every sensor of the group.
+    Sensors read together share one freshness pattern, so the run lengths are computed once per
+    group; each sensor is then one boolean compress and one repeat. Column 0 of every row is the
+    value carried from the previous chunk, so runs never cross rows.
     """
 
     def __init__(self, shape: tuple[int, int], dtype: type = np.float32) -> None:
         self.last = np.zeros(shape, dtype)  # (K, D)
 
-    def step(self, values: np.ndarray, fresh: np.ndarray, group: Sequence[int]) -> np.ndarray:
-        """values (K, D, n); fresh bool (G, D, n); group[k] = fresh row of sensor k -> (K, D, n)."""
+    def step(self, values: np.ndarray, fresh: np.ndarray, group: Sequence[int]) -> list[np.ndarray]:
+        """values (K, D, n); fresh bool (G, D, n); group[k] = fresh row of sensor k.
+
+        Returns K held arrays (D, n).
+        """
         k, d, n = values.shape
-        ext = np.empty((k, d, n + 1), values.dtype)
-        ext[..., 0] = self.last
-        ext[..., 1:] = values
-        idx = np.where(fresh, np.arange(1, n + 1, dtype=np.intp), np.intp(0))  # (G, D, n)
-        np.maximum.accumulate(idx, axis=-1, out=idx)
-        idx += (np.arange(d, dtype=np.intp) * (n + 1))[:, None]
-        flat = ext.reshape(k, -1)
-        out = np.empty(values.shape, values.dtype)
+        f = np.empty((fresh.shape[0], d, n + 1), bool)
+        f[..., 0] = True
+        f[..., 1:] = fresh
+        runs = []
+        for g in range(fresh.shape[0]):
+            pos = np.flatnonzero(f[g])
+            runs.append(np.diff(pos, append=d * (n + 1)))
+        ext = np.empty((d, n + 1), values.dtype)
+        out = []
         for j, g in enumerate(group):
-            flat[j].take(idx[g], out=out[j])
-        if n:
-            self.last = out[..., -1].copy()
+            ext[:, 0] = self.last[j]
+            ext[:, 1:] = values[j]
+            held = np.repeat(ext[f[g]], runs[g]).reshape(d, n + 1)[:, 1:]
+            self.last[j] = held[:, -1]
+            out.append(held)
         return out
 
 

@@ -41,21 +41,31 @@ class ThermalNetwork:
         self.g_nat = G_NATURAL * inst.air_scale  # (D,)
         self.g_fan = G_FAN * inst.air_scale  # (D,) at rpm fraction 1
         c_sink = TAU_SINK_S * inst.sink_scale * (self.g_nat + self.g_fan)
-        self.k_sink = dt / c_sink
-        self.g_sum = self.g.sum(0) + G_SINK_BOARD  # (D,)
+        self.k_sink = dt / c_sink  # (D,)
+        self.kg = self.k_sink * self.g  # (3, D)
+        self.k_sb = self.k_sink * G_SINK_BOARD
+        self._den0 = 1.0 + self.k_sink * (self.g.sum(0) + G_SINK_BOARD)
         c_board = TAU_BOARD_S * inst.board_scale * (G_SINK_BOARD + G_BOARD_AIR)
-        self.k_board = dt / c_board
-        self.board_den = 1.0 + self.k_board * (G_SINK_BOARD + G_BOARD_AIR)
+        self.k_board = dt / c_board  # (D,)
+        self.kb_sb = self.k_board * G_SINK_BOARD
+        self.inv_board = 1.0 / (1.0 + self.k_board * (G_SINK_BOARD + G_BOARD_AIR))
         self.T = np.zeros((5, len(self.g_nat)))
+        self.set_airflow(np.zeros(len(self.g_nat)))
 
-    def g_air(self, rpm_frac: np.ndarray) -> np.ndarray:
-        """Sink-to-air conductance (W/°C) at a fan speed given as a fraction of nominal full speed."""
-        return self.g_nat + self.g_fan * rpm_frac
+    def set_airflow(self, rpm_frac: np.ndarray) -> None:
+        """Fan speed as a fraction of nominal full speed (D,): sets the sink-to-air conductance."""
+        self.g_air = self.g_nat + self.g_fan * rpm_frac
+        self.k_air = self.k_sink * self.g_air
+        self.inv_sink = 1.0 / (self._den0 + self.k_air)
 
-    def steady_state(self, p3: np.ndarray, p_board: np.ndarray, amb: np.ndarray, g_air: np.ndarray):
+    def board_drive(self, p_board: np.ndarray, amb: np.ndarray) -> np.ndarray:
+        """The part of the board update known ahead of the loop (any shape broadcasting (D,))."""
+        return self.k_board * (p_board + G_BOARD_AIR * amb)
+
+    def steady_state(self, p3: np.ndarray, p_board: np.ndarray, amb: np.ndarray) -> None:
         """Set T to the equilibrium for constant junction power p3 (3, D) and board heat (D,)."""
         # sink: sum(p3) + g_sb (Tb - Ts) = g_air (Ts - amb); board: p_b + g_sb (Ts - Tb) = g_ba (Tb - amb)
-        g_sb, g_ba = G_SINK_BOARD, G_BOARD_AIR
+        g_sb, g_ba, g_air = G_SINK_BOARD, G_BOARD_AIR, self.g_air
         p = p3.sum(0)
         a11, a12, b1 = g_air + g_sb, -g_sb, p + g_air * amb
         a21, a22, b2 = -g_sb, g_sb + g_ba, p_board + g_ba * amb
@@ -64,16 +74,23 @@ class ThermalNetwork:
         tb = (a11 * b2 - a21 * b1) / det
         self.T = np.concatenate([ts + p3 * self.r, ts[None], tb[None]])
 
-    def advance(self, p3: np.ndarray, p_board: np.ndarray, amb: np.ndarray, g_air: np.ndarray):
-        """One sample: junction power p3 (3, D) W, board heat (D,) W, ambient (D,), g_air (D,)."""
+    def advance(self, p3: np.ndarray, p_board_extra: np.ndarray, drive: np.ndarray, amb: np.ndarray):
+        """One sample.
+
+        p3 (3, D): junction power (W); p_board_extra (D,): board heat (W) beyond what `drive`
+        (from `board_drive`) already holds; amb (D,): ambient (°C).
+        """
         T = self.T
         ts = T[3]
-        T[:3] += self.a * (ts + p3 * self.r - T[:3])
-        num = (self.g * T[:3]).sum(0)
-        num += g_air * amb
-        num += G_SINK_BOARD * T[4]
-        ts_new = (ts + self.k_sink * num) / (1.0 + self.k_sink * (self.g_sum + g_air))
-        T[3] = ts_new
-        T[4] = (T[4] + self.k_board * (p_board + G_SINK_BOARD * ts_new + G_BOARD_AIR * amb)) / (
-            self.board_den
-        )
+        T[:3] += self.a * (ts + p3 * self.r - T[:3])  # exact exponential step
+        num = (self.kg * T[:3]).sum(0)
+        num += ts
+        num += self.k_air * amb
+        num += self.k_sb * T[4]
+        num *= self.inv_sink  # implicit Euler on the sink
+        T[3] = num
+        tb = T[4] + drive
+        tb += self.k_board * p_board_extra
+        tb += self.kb_sb * num
+        tb *= self.inv_board  # implicit Euler on the board
+        T[4] = tb

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from stream.accounting import Accounting
+from stream.adapt import DriftRefresh
 from stream.decide import DecisionConfig, DecisionStage, Detection
-from stream.schema import FEATURE_COLUMNS, FUSION_INPUTS, MASK_COLUMNS, MASK_GROUPS
+from stream.onnx_session import fusion_context
+from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 from stream.windowing import (
     CausalNormaliser,
     Normalisation,
@@ -25,7 +26,7 @@ from stream.windowing import (
     transform_features,
 )
 
-__all__ = ["Experts", "StaticScores", "WindowRecord", "Runtime", "FEATURE_MASK"]
+__all__ = ["DynamicFn", "GateFn", "StaticScores", "WindowRecord", "Runtime", "FEATURE_MASK"]
 
 F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
 
@@ -50,16 +51,10 @@ def _feature_masks() -> np.ndarray:
 
 
 FEATURE_MASK = _feature_masks()
-_GROUP_INDEX = [
-    np.array([MASK_COLUMNS.index(m) for m in MASK_GROUPS[g]]) for g in ("temp", "power", "perf")
-]
 
 
-class Experts(Protocol):
-    """What the runtime needs from the loaded models (see stream/onnx_session.py)."""
-
-    def dynamic(self, values: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-    def gate(self, ctx: np.ndarray) -> np.ndarray: ...
+DynamicFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+GateFn = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +86,8 @@ class Runtime:
     def __init__(
         self,
         n_devices: int,
-        experts: Experts,
+        dynamic: DynamicFn,
+        gate: GateFn,
         static: StaticScores,
         spec: WindowSpec,
         norm: Normalisation,
@@ -99,9 +95,12 @@ class Runtime:
         *,
         on_windows: Callable[[WindowRecord], None] | None = None,
         score_transform: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+        drift: DriftRefresh | None = None,
     ) -> None:
         self.n_devices = n_devices
-        self.experts = experts
+        self.dynamic = dynamic
+        self.gate = gate
+        self.drift = drift
         self.static = static
         self.spec = spec
         self.normaliser = CausalNormaliser(n_devices, spec.hz, norm)
@@ -162,17 +161,17 @@ class Runtime:
 
     def _score(self, rows: np.ndarray, t_end: np.ndarray) -> list[Detection]:
         values, masks = self.windower.windows(rows)  # (B, W, F), (B, W, K)
-        p_d, u_d = self.experts.dynamic(values, masks)
-        fresh = masks.mean(axis=1, dtype=np.float32)  # (B, K)
-        ctx = np.empty((rows.size, len(FUSION_INPUTS)), np.float32)
-        ctx[:, 0] = p_d
-        ctx[:, 1] = u_d
-        ctx[:, 2] = self.static.p[rows]
-        ctx[:, 3] = self.static.u[rows]
-        ctx[:, 4] = self.static.available[rows]
-        for j, idx in enumerate(_GROUP_INDEX):
-            ctx[:, 5 + j] = fresh[:, idx].mean(axis=1)
-        score = self.experts.gate(ctx)
+        p_d, u_d = self.dynamic(values, masks)
+        ctx = fusion_context(
+            p_d,
+            u_d,
+            self.static.p[rows],
+            self.static.u[rows],
+            self.static.available[rows],
+            masks,
+            MASK_COLUMNS,
+        )
+        score = np.asarray(self.gate(ctx), np.float32)
         if self.score_transform is not None:
             score = self.score_transform(rows, t_end, score)
         self.accounting.windows_scored += rows.size
@@ -180,6 +179,10 @@ class Runtime:
         self.first_window_t[rows[new]] = t_end[new]
         if self.on_windows is not None:
             self.on_windows(WindowRecord(rows, t_end, ctx, score))
+        if self.drift is not None:
+            drifted = self.drift.update(rows, score)
+            if drifted.size:
+                self.normaliser.reset(drifted)
         before = self.decisions.discarded
         out = self.decisions.update(rows, t_end, score, ctx[:, [0, 2]])
         self.accounting.intervals_emitted += len(out)

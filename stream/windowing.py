@@ -137,6 +137,10 @@ class CausalNormaliser:
         self.started[rows] = started | ok
         return np.where(ok, x - b, 0.0)
 
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget the baseline of devices `rows`: it re-initialises at their next valid sample."""
+        self.started[rows] = False
+
     def scale_residuals(self, r: np.ndarray) -> np.ndarray:
         """(…, F) residuals -> float32 model inputs, scaled and clipped."""
         c = self.norm.clip
