@@ -312,6 +312,110 @@ def _write_benchmark(cfg, out: Path, windows: bool) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--models",
+    type=click.Path(path_type=Path),
+    default=MODELS,
+    show_default=True,
+    help="Model directory.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DATA_ROOT,
+    show_default=True,
+    help="Data root where a relative RUN_DIR that does not exist is looked up.",
+)
+@click.option(
+    "--speed",
+    default="max",
+    show_default=True,
+    help="1 = real time, 10 = ten times faster, max = as fast as possible.",
+)
+@click.option(
+    "--feedback-delay",
+    type=float,
+    default=None,
+    help="Learn online recalibration from labels arriving S seconds late (off by default).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write detections.jsonl and intervals_pred.csv here.",
+)
+def replay(
+    run_dir: Path, models: Path, data: Path, speed: str, feedback_delay, as_json: bool, out
+) -> None:
+    """Replay a recorded run through the runtime; print its intervals and interval metrics."""
+    import json
+
+    from rich.console import Console
+
+    from stream.binaries import read_binary_index
+    from stream.replay import replay_runs, score_replay
+    from stream.sinks import JsonlSink, write_intervals_csv
+
+    if not run_dir.exists() and not run_dir.is_absolute() and (data / run_dir).exists():
+        run_dir = data / run_dir
+    if not run_dir.is_dir():
+        raise click.ClickException(f"{run_dir}: no such run directory (also looked under {data})")
+    console = Console(stderr=True)
+    loaded = _load_models(models)
+    index = read_binary_index(run_dir.parent.parent / "binaries" / "binaries.csv")
+    if not index:
+        from simulator.corpus import corpus_dir
+
+        index = read_binary_index(corpus_dir() / "binaries.csv")
+
+    def printer(r: dict) -> None:
+        console.print(
+            f"detection [{r['t_start_s']:.1f}, {r['t_end_s']:.1f}) s, raised at "
+            f"{r['t_emit_s']:.1f} s, peak {r['peak_score']:.2f}"
+        )
+
+    result = replay_runs(
+        [run_dir],
+        loaded,
+        binaries=index,
+        speed=_speed(speed),
+        feedback_delay_s=feedback_delay,
+        on_detection=None if as_json else printer,
+    )
+    run = result.runs[0]
+    dets = result.detections[run.run_id]
+    report = score_replay(result) if run.truth is not None else None
+    if out is not None:
+        sink = JsonlSink(out / "detections.jsonl")
+        for r in dets:
+            sink.write(r)
+        sink.close()
+        write_intervals_csv(dets, out / "intervals_pred.csv")
+    summary = {
+        "run_id": run.run_id,
+        "provider": result.provider,
+        "detections": dets,
+        "static": result.static_reasons[run.run_id] or "available",
+        "accounting": result.accounting.to_dict(),
+        "wall_s": round(result.wall_s, 3),
+        "metrics": None if report is None else report.to_dict(),
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    console.print(
+        f"{run.run_id}: {len(dets)} detections, provider {result.provider}, "
+        f"static expert: {summary['static']}, {result.wall_s:.2f} s"
+    )
+    if report is not None:
+        _print_report(report, console, f"{run.run_id} against intervals.csv")
+    else:
+        console.print("no intervals.csv: nothing to score against")
+
+
+@main.command()
 @click.option(
     "--truth",
     type=click.Path(exists=True, path_type=Path),
