@@ -28,7 +28,7 @@ class TrainConfig(BaseModel):
 
     # dynamic expert: a grouped-conv ensemble, all members in one module
     members: int = Field(default=5, ge=5)
-    channels: int = Field(default=32, ge=4)
+    channels: int = Field(default=16, ge=4)
     pool: int = Field(default=5, ge=1, description="average-pool factor over time before convs")
     dilations: tuple[int, ...] = (1, 2, 4)
     kernel: int = Field(default=3, ge=1)
@@ -37,8 +37,8 @@ class TrainConfig(BaseModel):
     )
     patience: int = Field(default=4, ge=1)
     batch_size: int = Field(default=256, ge=1)
-    lr: float = Field(default=2e-3, gt=0)
-    weight_decay: float = Field(default=1e-4, ge=0)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-2, ge=0)
 
     # static expert: a bootstrap ensemble of L2-regularised logistic models (MLP when hidden > 0)
     static_members: int = Field(default=5, ge=2)
@@ -48,8 +48,8 @@ class TrainConfig(BaseModel):
     static_l2: float = Field(default=1e-2, ge=0)
     static_folds: int = Field(default=5, ge=2, description="folds for out-of-fold static scores")
 
-    # fusion gate: a tiny MLP on FUSION_INPUTS, fitted on validation windows only
-    gate_hidden: int = Field(default=8, ge=1)
+    # fusion gate: logistic (or a tiny MLP) on FUSION_INPUTS, fitted on validation windows only
+    gate_hidden: int = Field(default=0, ge=0)
     gate_steps: int = Field(default=400, ge=1)
     gate_lr: float = Field(default=0.02, gt=0)
     gate_weight_decay: float = Field(default=1e-3, ge=0)

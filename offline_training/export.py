@@ -117,6 +117,7 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
             shutil.rmtree(backup)
         out_dir.rename(backup)
     tmp.rename(out_dir)
+    out_dir.chmod(0o755)  # mkdtemp creates 0700
     if backup is not None:
         shutil.rmtree(backup)
 

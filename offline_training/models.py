@@ -177,7 +177,10 @@ class StaticEnsemble(nn.Module):
 
 
 class FusionGateNet(nn.Module):
-    """A tiny MLP on the fusion context (B, len(FUSION_INPUTS)) -> score (B,) in [0, 1].
+    """A tiny gate on the fusion context (B, len(FUSION_INPUTS)) -> score (B,) in [0, 1].
+
+    hidden = 0: logistic on the transformed inputs (the default: it generalises across runs);
+    hidden > 0: one tanh layer of that width.
 
     Probabilities enter as clamped logits (scaled by 1/4); the static ones are zeroed when the
     static expert is unavailable, so the runtime's placeholder (0.5, 1) carries no weight. A skip
@@ -185,13 +188,14 @@ class FusionGateNet(nn.Module):
     starts at 0), so with little validation data it learns corrections, not everything.
     """
 
-    def __init__(self, n_inputs: int = 8, *, hidden: int = 8, seed: int = 0) -> None:
+    def __init__(self, n_inputs: int = 8, *, hidden: int = 0, seed: int = 0) -> None:
         super().__init__()
         self.n_inputs = n_inputs
-        self.hidden1 = nn.Linear(n_inputs, hidden)
-        self.out = nn.Linear(hidden, 1)
-        _init_blocks(self.hidden1.weight, 1, n_inputs, seed, 0)
-        _init_blocks(self.hidden1.bias, 1, n_inputs, seed, 1)
+        self.hidden1 = nn.Linear(n_inputs, hidden) if hidden > 0 else None
+        self.out = nn.Linear(hidden if hidden > 0 else n_inputs, 1)
+        if self.hidden1 is not None:
+            _init_blocks(self.hidden1.weight, 1, n_inputs, seed, 0)
+            _init_blocks(self.hidden1.bias, 1, n_inputs, seed, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.skip = nn.Parameter(torch.tensor(float(np.log(np.e - 1.0))))  # softplus -> 1
@@ -206,5 +210,5 @@ class FusionGateNet(nn.Module):
 
     def forward(self, ctx: torch.Tensor) -> torch.Tensor:
         t = self.transform(ctx)
-        h = torch.tanh(self.hidden1(t))
+        h = torch.tanh(self.hidden1(t)) if self.hidden1 is not None else t
         return torch.sigmoid(self.out(h).reshape(-1) + 4.0 * F.softplus(self.skip) * t[:, 0])

@@ -26,9 +26,9 @@ from stream.windowing import (
 
 __all__ = ["RunResiduals", "load_run", "overlap_fraction", "build_split_windows", "NPZ_SPEC"]
 
-#: Windows stored on disk: 20 s at 10 Hz, one every 4 s (the runtime emits every 1 s; these are a
+#: Windows stored on disk: 10 s at 10 Hz, one every 4 s (the runtime emits every 1 s; these are a
 #: subset of its emission times, aligned to the absolute sample count).
-NPZ_SPEC = WindowSpec(hz=10.0, window_s=20.0, stride_s=4.0)
+NPZ_SPEC = WindowSpec(hz=10.0, window_s=10.0, stride_s=4.0)
 
 
 @dataclass(frozen=True)

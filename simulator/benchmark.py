@@ -32,16 +32,19 @@ class BenchmarkConfig(Frozen):
     """How a benchmark is drawn. Durations in seconds; `p_long` of runs last `long_s`."""
 
     name: str = "fusionbench-v2"
-    n_runs: int = Field(default=72, ge=1)
+    n_runs: int = Field(default=160, ge=1)
     seed: int = Field(default=2026, ge=0)
     hz: float = Field(default=10.0, gt=0)
-    short_s: tuple[float, float] = (240.0, 480.0)
+    short_s: tuple[float, float] = (180.0, 420.0)
     long_s: tuple[float, float] = (1800.0, 2400.0)
-    p_long: float = Field(default=0.15, ge=0, le=1)
+    p_long: float = Field(default=0.12, ge=0, le=1)
     p_benign: float = Field(default=0.4, ge=0, le=1)
     p_dormant: float = Field(default=0.12, ge=0, le=1)
     p_periodic: float = Field(default=0.45, ge=0, le=1)
     strength: tuple[float, float] = (0.1, 1.0)
+    #: Share of trojans drawn from the weak end, [strength[0], weak_below): near invisible.
+    p_weak: float = Field(default=0.2, ge=0, le=1)
+    weak_below: float = Field(default=0.3, gt=0, le=1)
     ambient_c: tuple[float, float] = (12.0, 40.0)
     input_voltage_v: tuple[float, ...] = (9.0, 12.0, 19.0)
     p_jetson_clocks: float = Field(default=0.1, ge=0, le=1)
@@ -50,13 +53,21 @@ class BenchmarkConfig(Frozen):
 
 
 PRESETS: dict[str, BenchmarkConfig] = {
-    # The default benchmark: ~12 hours of telemetry, 15 % of runs 30-40 min long.
+    # The default benchmark: ~23 hours of telemetry from 160 runs, 12 % of them 30-40 min long.
     "fusionbench-v2": BenchmarkConfig(),
     # A few minutes of data for tests and smoke runs.
     "tiny": BenchmarkConfig(
         name="tiny", n_runs=16, short_s=(90.0, 150.0), long_s=(240.0, 300.0), p_long=0.2
     ),
 }
+
+
+def _strength(rng: np.random.Generator, cfg: BenchmarkConfig) -> float:
+    lo, hi = cfg.strength
+    cut = min(max(cfg.weak_below, lo), hi)
+    if rng.random() < cfg.p_weak:
+        return float(rng.uniform(lo, cut))
+    return float(rng.uniform(cut, hi))
 
 
 def _schedule(rng: np.random.Generator, cfg: BenchmarkConfig) -> ScheduleSpec:
@@ -113,7 +124,7 @@ def plan_runs(cfg: BenchmarkConfig, corpus: Sequence[BinaryRecord]) -> list[RunS
             trojan = TrojanSpec(
                 family=cap,  # type: ignore[arg-type]
                 variant=TROJAN_VARIANTS[int(rng.integers(len(TROJAN_VARIANTS)))],  # type: ignore[arg-type]
-                strength=round(float(rng.uniform(*cfg.strength)), 3),
+                strength=round(float(_strength(rng, cfg)), 3),
             )
             schedule = _schedule(rng, cfg)
         specs.append(

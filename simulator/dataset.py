@@ -67,7 +67,6 @@ def write_benchmark(
     metas: list[RunMeta] = []
     for group in _fleets(specs, max_devices):
         fleet = Fleet(group)
-        instance = getattr(fleet.device, "instance_params", None)
         for i, cols, intervals in simulate_runs(fleet):
             spec = group[i]
             meta = write_run(
@@ -78,7 +77,7 @@ def write_benchmark(
                 power_mode=fleet.device.power_mode[i],
                 jetson_clocks=fleet.device.jetson_clocks[i],
                 warmup_s=cfg.warmup_s,
-                instance=instance(i) if callable(instance) else {},
+                instance=fleet.device.instance.as_dict(i),
             )
             metas.append(meta)
             if on_run is not None:

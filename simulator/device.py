@@ -9,6 +9,7 @@ is tied to an absolute sample index, so any chunking gives bitwise the same outp
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ from stream.schema import (
     TEMP_MASKS,
 )
 
-__all__ = ["DeviceModel", "TICK_S"]
+__all__ = ["DeviceModel", "TICK_S", "keep_freed_memory"]
 
 #: Polling period (s) of the thermal governor: fan state, fan estimate and throttle steps.
 TICK_S = 0.5
@@ -63,6 +64,22 @@ _IDLE32 = power.IDLE_W.astype(np.float32)[:, :, None]
 _FAN_PWM32 = FAN_PWM.astype(np.float32)
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed heap memory for reuse instead of handing it back to the OS.
+
+    Each `step` allocates tens of MB of numpy temporaries; with glibc's default trimming they
+    page-fault afresh every chunk, which costs about a fifth of the step time. Process-wide, so
+    it is opt-in: call it once from an entry point. Returns False where glibc is not available.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    ok = libc.mallopt(m_mmap_threshold, 256 * 2**20) == 1
+    return ok and libc.mallopt(m_trim_threshold, 1024 * 2**20) == 1
+
+
 class DeviceModel:
     """A fleet of D simulated boards stepped together; see the module docstring.
 
@@ -71,7 +88,9 @@ class DeviceModel:
 
     def __init__(self, specs: Sequence[RunSpec]) -> None:
         if len(specs) == 0:
-            raise ValueError("The 'specs' parameter of DeviceModel must be non-empty. Got 0 instead.")
+            raise ValueError(
+                "The 'specs' parameter of DeviceModel must be non-empty. Got 0 instead."
+            )
         hz = {s.hz for s in specs}
         if len(hz) != 1:
             raise ValueError(
@@ -117,9 +136,10 @@ class DeviceModel:
         self._eff_in32 = eff_in.astype(np.float32)
         self._sys_base_w = inst.sys_base_mw * 1e-3  # (D,)
         self._dram_bg_heat = power.DRAM_BG_W * (1.0 + self._loss_k)
-        self._a_pavg = -np.expm1(-self.dt / POWER_AVG_TAU_S)
-        self._p_avg = np.zeros(d)
-        self._t_prev = np.zeros((3, d))  # junction temperatures before the next sample
+        self._a_pavg = -np.expm1(-self._tick * self.dt / POWER_AVG_TAU_S)  # per tick
+        self._p_avg = np.zeros(d)  # module power averaged for the soft cap (W)
+        self._p_acc = np.zeros(d)  # module energy since the last tick (W x samples)
+        self._t_leak = np.zeros((3, d))  # junction temperatures the leakage is evaluated at
         self._i = 0
 
     # ------------------------------------------------------------------ public
@@ -154,9 +174,13 @@ class DeviceModel:
         if i0 == 0:
             self._settle(target[0], busy[0], pfix[0], p_board_fix[0], amb_t[0])
         drive = self._thermal.board_drive(p_board_fix, amb_t)
-        levels, temps, fan_state, rpm, est, t_before = self._loop(i0, target, busy, pfix, drive, amb_t)
+        levels, temps, fan_state, rpm, est, t_before = self._loop(
+            i0, target, busy, pfix, drive, amb_t
+        )
         self._i = i0 + n
-        return self._report(i0, demand, noise, amb, p_cv, levels, temps, fan_state, rpm, est, t_before)
+        return self._report(
+            i0, demand, noise, amb, p_cv, levels, temps, fan_state, rpm, est, t_before
+        )
 
     # ------------------------------------------------------------------ loop
     def _settle(self, target0, busy0, pfix0, pb_fix0, amb0) -> None:
@@ -175,7 +199,7 @@ class DeviceModel:
             temps = th.T[:3]
             th.set_airflow(fan.settle(temps))
         self._p_avg = p_mod
-        self._t_prev = th.T[:3].copy()
+        self._t_leak = th.T[:3].copy()
 
     def _loop(self, i0, target, busy, pfix, drive, amb):
         """The feedback loop over samples, vectorised over devices (few numpy ops per sample).
@@ -187,33 +211,42 @@ class DeviceModel:
         rec_t = np.empty((n, 5, self.d))
         rec_state = np.empty((n, self.d), np.int8)
         rec_est = np.empty((n, self.d))
+        rec_leak = np.empty((n, 3, self.d))
         dv, th, fan = self._dvfs, self._thermal, self._fan
-        flat_f, flat_v2, unit_power = dvfs.FLAT_FREQ_MHZ, dvfs.FLAT_V2, power.unit_power
+        flat_f, flat_v2, leak_k = dvfs.FLAT_FREQ_MHZ, dvfs.FLAT_V2, power.LEAK_K
         cdyn, cleak, loss_k, budget = self._cdyn, self._cleak, self._loss_k, self._budget
         c_clk, c_dram, dram_bg = power.DRAM_CLK_W_PER_MHZ, power.DRAM_W_PER_MHZ, power.DRAM_BG_W
-        a_p, p_avg, tick, dt_tick = self._a_pavg, self._p_avg, self._tick, self._tick * self.dt
+        a_p, p_avg, p_acc = self._a_pavg, self._p_avg, self._p_acc
+        tick, dt_tick, inv_tick = self._tick, self._tick * self.dt, 1.0 / self._tick
+        t_leak = self._t_leak
+        leak = cleak * np.exp(leak_k * t_leak)  # leakage follows temperature at tick resolution
         for i in range(n):
             idx = dv.slew(target[i])
             f = flat_f[idx]
             work = np.minimum(f, busy[i])
-            T = th.T
-            p3 = unit_power(flat_v2[idx], work, T[:3], cdyn, cleak)
+            p3 = cdyn * work  # same as power.unit_power with the tick's leakage
+            p3 += leak
+            p3 *= flat_v2[idx]
             p3 += pfix[i]
             pd = c_clk * f[2] + c_dram * work[2]
             p_mod = p3.sum(0) + pd + dram_bg
             th.advance(p3, pd + loss_k * p_mod, drive[i], amb[i])
-            p_avg += a_p * (p_mod - p_avg)
+            p_acc += p_mod
+            rec_leak[i] = t_leak
+            T = th.T
             if (i0 + i) % tick == 0:
+                p_avg += a_p * (p_acc * inv_tick - p_avg)
+                p_acc[:] = 0.0
                 th.set_airflow(fan.tick(T[:3]))
                 dv.control(T[:3], p_avg, budget, dt_tick)
+                t_leak = T[:3].copy()
+                leak = cleak * np.exp(leak_k * t_leak)
             rec_lvl[i] = idx
             rec_t[i] = T
             rec_state[i] = fan.state
             rec_est[i] = fan.est
-        t_before = np.empty((3, self.d, n), np.float32)
-        t_before[:, :, 0] = self._t_prev
-        t_before[:, :, 1:] = rec_t[:-1, :3].transpose(1, 2, 0)
-        self._t_prev = rec_t[-1, :3].copy()
+        self._t_leak = t_leak
+        t_before = rec_leak.transpose(1, 2, 0).astype(np.float32)
         state = rec_state.T  # (D, n)
         return (
             rec_lvl.transpose(1, 2, 0),  # (3, D, n) flat levels
@@ -240,19 +273,23 @@ class DeviceModel:
         work = np.minimum(f, busy)
         inv_f = f32(100.0) / f
         out["cpu_util_avg"] = np.rint(work[0] * inv_f[0])
-        out["cpu_util_max"] = np.rint(np.minimum(demand.cpu_peak * _F_MAX32[0, 0, 0], f[0]) * inv_f[0])
+        out["cpu_util_max"] = np.rint(
+            np.minimum(demand.cpu_peak * _F_MAX32[0, 0, 0], f[0]) * inv_f[0]
+        )
         out["gpu_util"] = np.rint(work[1] * inv_f[1])
         out["emc_util"] = np.rint(work[2] * inv_f[2])
         out["cv_util"] = np.rint(demand.cv * f32(100.0))
 
         # power rails (W), recomputed from the loop's levels and temperatures
-        unit = power.unit_power(_FLAT_V2_32.take(levels), work, t_before, self._cdyn32, self._cleak32)
+        unit = power.unit_power(
+            _FLAT_V2_32.take(levels), work, t_before, self._cdyn32, self._cleak32
+        )
         unit += _IDLE32
         p_vddrq = power.dram_power(f[2], work[2])
         module = unit.sum(0) + p_cv + p_vddrq
         pwm = _FAN_PWM32.take(np.array(fan_state, dtype=np.intp, order="C"))
         p_sys = power.sys5v_power(module, self._sys_base32, demand.io, pwm)
-        raw = np.stack([p_sys, unit[0], unit[1], unit[2], p_cv, p_vddrq])  # POWER_COLUMNS order, W
+        raw = (p_sys, unit[0], unit[1], unit[2], p_cv, p_vddrq)  # POWER_COLUMNS order, W
         meas = self._ina.step(raw)  # (6, D, n) mW, boxcar averaged
         for k in range(6):
             z = noise.normal(_S_POWER + k)
@@ -302,7 +339,16 @@ class DeviceModel:
         # perf counters
         zp = [noise.normal(_S_PERF + k) for k in range(7)]
         counters = perf_counters(
-            work[0], f[0], f[2], demand.cpu, demand.mem, demand.io, inst.ipc_scale, inst.branch_scale, zp, self.dt
+            work[0],
+            f[0],
+            f[2],
+            demand.cpu,
+            demand.mem,
+            demand.io,
+            inst.ipc_scale,
+            inst.branch_scale,
+            zp,
+            self.dt,
         )
         active = self._mux.step(i0, noise.u32(_U32_MUX), noise.uniform(_S_LEN_MUX)) > 0
         fresh_perf = ~multiplex_hidden(active, i0, self.hz)  # (2, D, n), one row per group
@@ -311,7 +357,9 @@ class DeviceModel:
         held_p = self._hold_perf.step(counters, fresh_perf[:2], MUX_GROUP)
         for k, name in enumerate(PERF_COLUMNS):
             out[name] = held_p[k]
-        masks.update({m: fresh_perf[g].view(np.uint8) for m, g in zip(PERF_MASKS, MUX_GROUP, strict=True)})
+        masks.update(
+            {m: fresh_perf[g].view(np.uint8) for m, g in zip(PERF_MASKS, MUX_GROUP, strict=True)}
+        )
 
         for name in MASK_COLUMNS:
             out[name] = masks[name]

@@ -98,7 +98,6 @@ class Dvfs:
         self.r_up = (dt / np.array(SLEW_UP_S))[:, None]
         self.r_dn = (-dt / np.array(SLEW_DOWN_S))[:, None]
         self.timer = np.zeros(self.cap.shape)
-        self.n_throttle_steps = 0
 
     def start(self, target: np.ndarray) -> None:
         """Start at the capped target of the first sample (as if already running)."""

@@ -28,4 +28,4 @@ class RunMeta(Frozen):
     warmup_s: float
     n_activations: int
     spec: RunSpec
-    instance: dict[str, float]
+    instance: dict[str, float | list[float]]

@@ -56,17 +56,31 @@ def perf_counters(
     work_cpu_mhz = util * f (busy clock, MHz); all arrays float32 (D, n); z: seven
     standard-normal arrays (D, n).
     """
-    ipc_scale = ipc_scale.astype(np.float32)
-    branch_scale = branch_scale.astype(np.float32)
-    cycles = (N_CORES * 1e6 * dt) * work_cpu_mhz * (1.0 + 0.01 * z[0])
-    ipc = (IPC_BASE * ipc_scale[:, None]) / (1.0 + MEM_STALL * mem * (f_cpu_mhz / f_emc_mhz))
-    instr = cycles * ipc * (1.0 + 0.03 * z[1])
-    cache = instr * (CACHE_MISS_PER_INSTR[0] + CACHE_MISS_PER_INSTR[1] * mem) * (1.0 + 0.05 * z[2])
-    csw = _events(dt * (CSW_HZ[0] + CSW_HZ[1] * io + CSW_HZ[2] * cpu), z[3])
-    pf = _events(dt * (PAGE_FAULT_HZ[0] + PAGE_FAULT_HZ[1] * mem**1.5 + PAGE_FAULT_HZ[2] * io), z[4])
-    llc = instr * (LLC_MISS_PER_INSTR[0] + LLC_MISS_PER_INSTR[1] * mem) * (1.0 + 0.05 * z[5])
-    branch = instr * (BRANCH_MISS_PER_INSTR * branch_scale[:, None]) * (1.0 + 0.05 * z[6])
-    out = np.stack([cycles, instr, cache, csw, pf, llc, branch])
+    ipc_scale = ipc_scale.astype(np.float32)[:, None]
+    branch_scale = branch_scale.astype(np.float32)[:, None]
+    out = np.empty((7,) + work_cpu_mhz.shape, np.float32)
+    cycles, instr = out[0], out[1]
+    np.multiply(work_cpu_mhz, np.float32(N_CORES * 1e6 * dt), out=cycles)
+    cycles *= 1.0 + 0.01 * z[0]
+    ipc = IPC_BASE * ipc_scale / (1.0 + MEM_STALL * mem * (f_cpu_mhz / f_emc_mhz))
+    np.multiply(cycles, ipc, out=instr)
+    instr *= 1.0 + 0.03 * z[1]
+    np.multiply(
+        instr,
+        (CACHE_MISS_PER_INSTR[0] + CACHE_MISS_PER_INSTR[1] * mem) * (1.0 + 0.05 * z[2]),
+        out=out[2],
+    )
+    out[3] = _events(dt * (CSW_HZ[0] + CSW_HZ[1] * io + CSW_HZ[2] * cpu), z[3])
+    out[4] = _events(
+        dt * (PAGE_FAULT_HZ[0] + PAGE_FAULT_HZ[1] * mem * np.sqrt(mem) + PAGE_FAULT_HZ[2] * io),
+        z[4],
+    )
+    np.multiply(
+        instr,
+        (LLC_MISS_PER_INSTR[0] + LLC_MISS_PER_INSTR[1] * mem) * (1.0 + 0.05 * z[5]),
+        out=out[5],
+    )
+    np.multiply(instr, BRANCH_MISS_PER_INSTR * branch_scale * (1.0 + 0.05 * z[6]), out=out[6])
     np.rint(out, out=out)
     return np.maximum(out, np.float32(0.0), out=out)
 

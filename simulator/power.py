@@ -10,6 +10,8 @@ The INA3221-style monitors average over a ~2.5 s boxcar; the running sum is kept
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 __all__ = [
@@ -44,7 +46,9 @@ INA_WINDOW_S = 2.5
 _INA_SCALE = 16.0
 
 
-def unit_coefficients(dyn_scale: np.ndarray, leak_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def unit_coefficients(
+    dyn_scale: np.ndarray, leak_scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-device dynamic (W/MHz) and leakage (W, referred to 0 °C) coefficients, each (3, D)."""
     return CDYN_W_PER_MHZ * dyn_scale, LEAK_W * leak_scale * np.exp(-LEAK_K * 25.0)
 
@@ -70,7 +74,9 @@ def dram_power(f_emc_mhz: np.ndarray, emc_work_mhz: np.ndarray) -> np.ndarray:
 
 def sys5v_power(module_w, sys_base_w, io, fan_pwm):
     """Board 5 V input: module rails through their regulators, plus carrier board, io and fan (W)."""
-    return module_w / MODULE_EFFICIENCY + sys_base_w + IO_FULL_W * io + FAN_FULL_W * (fan_pwm / 255.0)
+    return (
+        module_w / MODULE_EFFICIENCY + sys_base_w + IO_FULL_W * io + FAN_FULL_W * (fan_pwm / 255.0)
+    )
 
 
 def converter_efficiency(v_in: np.ndarray) -> np.ndarray:
@@ -84,13 +90,13 @@ class InaAverager:
     def __init__(self, k: int, d: int, hz: float) -> None:
         self.n = max(1, int(round(INA_WINDOW_S * hz)))
         self.tail = None  # (k, d, n) int64 last samples; None until the first chunk
-        self.shape = (k, d)
 
-    def step(self, p_w: np.ndarray) -> np.ndarray:
-        """p_w (k, D, n) raw power in W -> boxcar mean (k, D, n) float32 in mW."""
-        k, d, n = p_w.shape
+    def step(self, p_w: Sequence[np.ndarray]) -> np.ndarray:
+        """p_w: k rails (D, n) of raw power in W -> boxcar mean (k, D, n) float32 in mW."""
+        k, (d, n) = len(p_w), p_w[0].shape
         ext = np.empty((k, d, self.n + n), np.int64)  # fixed point, 1/16 mW
-        ext[..., self.n :] = p_w * np.float32(1000.0 * _INA_SCALE)  # truncates: exact integers
+        for j, p in enumerate(p_w):
+            ext[j, :, self.n :] = p * np.float32(1000.0 * _INA_SCALE)  # truncates: exact integers
         ext[..., : self.n] = ext[..., self.n : self.n + 1] if self.tail is None else self.tail
         self.tail = ext[..., -self.n :].copy()
         np.cumsum(ext, axis=-1, out=ext)

@@ -64,7 +64,9 @@ def mode_tops(modes: Sequence[str]) -> np.ndarray:
 def power_budget_w(modes: Sequence[str], v_in: np.ndarray) -> np.ndarray:
     """Module power budget (D,) in W, reduced on a weak (low-voltage) supply."""
     budget = np.array([POWER_MODE_LIMITS[m].budget_w for m in modes])
-    return np.where(np.asarray(v_in) < UNDERVOLTAGE_V, np.minimum(budget, UNDERVOLTAGE_BUDGET_W), budget)
+    return np.where(
+        np.asarray(v_in) < UNDERVOLTAGE_V, np.minimum(budget, UNDERVOLTAGE_BUDGET_W), budget
+    )
 
 
 def input_voltage(v_nom: np.ndarray, p_in_w: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -91,10 +93,15 @@ class Ambient:
         """Ambient (D, n) in °C for samples i0..i0+n-1."""
         u_amp = noise.uniform(s_amp)
         offset_mc = self.events.step(
-            i0, noise.u32(s_start), noise.uniform(s_len), lambda d, i: _event_amplitude_mc(u_amp[d, i])
+            i0,
+            noise.u32(s_start),
+            noise.uniform(s_len),
+            lambda d, i: _event_amplitude_mc(u_amp[d, i]),
         )
         t = (i0 + np.arange(offset_mc.shape[1])) * self.dt
-        drift = self.drift_amp[:, None] * np.sin(self.drift_w[:, None] * t + self.drift_phase[:, None])
+        drift = self.drift_amp[:, None] * np.sin(
+            self.drift_w[:, None] * t + self.drift_phase[:, None]
+        )
         target = offset_mc * 1e-3 + drift  # (D, n)
         if self.zi is None:
             self.zi = target[:, :1] * self.a

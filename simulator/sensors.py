@@ -160,33 +160,41 @@ class RefreshClock:
 class SampleHold:
     """Sample-and-hold: stale samples repeat the last fresh value exactly (carried across chunks).
 
-    Sensors read together share one freshness pattern, so the run lengths are computed once per
-    group; each sensor is then one boolean compress and one repeat. Column 0 of every row is the
-    value carried from the previous chunk, so runs never cross rows.
+    Sensors read together share one freshness pattern, so the stale positions and the fresh
+    position each one repeats are found once per group; each sensor is then one copy and one
+    gather-scatter over its stale samples. Column 0 of the working rows is the value carried from
+    the previous chunk (always "fresh"), so runs never cross rows or chunks.
     """
 
     def __init__(self, shape: tuple[int, int], dtype: type = np.float32) -> None:
         self.last = np.zeros(shape, dtype)  # (K, D)
 
-    def step(self, values: np.ndarray, fresh: np.ndarray, group: Sequence[int]) -> list[np.ndarray]:
-        """values (K, D, n); fresh bool (G, D, n); group[k] = fresh row of sensor k.
+    def step(
+        self, values: Sequence[np.ndarray], fresh: np.ndarray, group: Sequence[int]
+    ) -> list[np.ndarray]:
+        """values: K arrays (D, n); fresh bool (G, D, n); group[k] = fresh row of sensor k.
 
         Returns K held arrays (D, n).
         """
-        k, d, n = values.shape
-        f = np.empty((fresh.shape[0], d, n + 1), bool)
-        f[..., 0] = True
-        f[..., 1:] = fresh
-        runs = []
-        for g in range(fresh.shape[0]):
-            pos = np.flatnonzero(f[g])
-            runs.append(np.diff(pos, append=d * (n + 1)))
-        ext = np.empty((d, n + 1), values.dtype)
+        g_n, d, n = fresh.shape
+        f = np.empty((d, n + 1), bool)
+        f[:, 0] = True
+        stale_src = []
+        for g in range(g_n):
+            f[:, 1:] = fresh[g]
+            pos = np.flatnonzero(f)
+            src = np.repeat(pos, np.diff(pos, append=d * (n + 1)))  # last fresh position
+            stale = np.flatnonzero(~f)
+            stale_src.append((stale, src[stale]))
         out = []
         for j, g in enumerate(group):
+            ext = np.empty((d, n + 1), self.last.dtype)
             ext[:, 0] = self.last[j]
             ext[:, 1:] = values[j]
-            held = np.repeat(ext[f[g]], runs[g]).reshape(d, n + 1)[:, 1:]
+            flat = ext.reshape(-1)
+            stale, src = stale_src[g]
+            flat[stale] = flat[src]
+            held = ext[:, 1:]
             self.last[j] = held[:, -1]
             out.append(held)
         return out

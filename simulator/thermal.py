@@ -17,11 +17,11 @@ __all__ = ["NODES", "ThermalNetwork"]
 
 NODES = ("cpu", "gpu", "aux", "ttp", "board")
 #: Junction-to-sink resistance (°C/W) and time constant (s) of cpu, gpu, aux.
-R_JUNCTION = np.array([[1.6], [1.2], [2.0]])
+R_JUNCTION = np.array([[2.5], [2.0], [3.0]])
 TAU_JUNCTION_S = np.array([[20.0], [20.0], [32.0]])
 #: Sink-to-air conductance (W/°C): natural convection plus fan airflow at nominal full speed.
 G_NATURAL = 0.30
-G_FAN = 1.25
+G_FAN = 1.6
 #: Sink time constant (s) against the air at full airflow.
 TAU_SINK_S = 16.0
 #: Board: to sink and to air (W/°C), time constant (s).
@@ -74,7 +74,9 @@ class ThermalNetwork:
         tb = (a11 * b2 - a21 * b1) / det
         self.T = np.concatenate([ts + p3 * self.r, ts[None], tb[None]])
 
-    def advance(self, p3: np.ndarray, p_board_extra: np.ndarray, drive: np.ndarray, amb: np.ndarray):
+    def advance(
+        self, p3: np.ndarray, p_board_extra: np.ndarray, drive: np.ndarray, amb: np.ndarray
+    ):
         """One sample.
 
         p3 (3, D): junction power (W); p_board_extra (D,): board heat (W) beyond what `drive`

@@ -42,8 +42,8 @@ WEIGHTS: dict[str, tuple[float, ...]] = {
     "cv": (0.15, 0.15, 0.5, 0.3, 1.0, 0.0, 0.0),
     "io": (0.25, 0.3, 0.0, 0.0, 0.0, 0.1, 1.0),
 }
-GAIN = 11.0
-EXPONENT = 1.5
+GAIN = 28.0
+EXPONENT = 2.0
 #: Relative sample-level fluctuation (std) of an active payload's load, and its correlation time.
 MODULATION = 0.1
 MODULATION_TAU_S = 0.5
