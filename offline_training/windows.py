@@ -24,7 +24,14 @@ from stream.windowing import (
     window_run,
 )
 
-__all__ = ["RunResiduals", "load_run", "overlap_fraction", "build_split_windows", "NPZ_SPEC"]
+__all__ = [
+    "RunResiduals",
+    "load_run",
+    "run_windows",
+    "overlap_fraction",
+    "build_split_windows",
+    "NPZ_SPEC",
+]
 
 #: Windows stored on disk: 10 s at 10 Hz, one every 4 s (the runtime emits every 1 s; these are a
 #: subset of its emission times, aligned to the absolute sample count).
@@ -68,6 +75,11 @@ def overlap_fraction(starts: np.ndarray, ends: np.ndarray, truth: np.ndarray) ->
     for a, b in truth:
         cover += np.clip(np.minimum(ends, b) - np.maximum(starts, a), 0.0, None)
     return cover / (ends - starts)
+
+
+def run_windows(run: RunResiduals, norm: Normalisation, spec: WindowSpec):
+    """One run's windows with a given normalisation: X (N, W, F), M (N, W, K), y_soft, t_end."""
+    return _windows(run, CausalNormaliser(1, spec.hz, norm), spec)
 
 
 def _windows(run: RunResiduals, scaler: CausalNormaliser, spec: WindowSpec):

@@ -82,7 +82,6 @@ _GPU_BURST = (0.04, 0.02, 0.25, 0.10, 0.00, 0.04, 0.00)
 _GPU_STALL = (0.00, 0.00, -0.25, -0.10, 0.00, 0.00, 0.00)
 
 
-
 def _mix(base: tuple[float, ...], k: float) -> tuple[float, ...]:
     """A burst of the workload's own work: every channel it uses scaled by k (more of the same)."""
     return tuple(round(k * b, 4) for b in base)
@@ -104,7 +103,10 @@ PROFILES: dict[str, WorkloadProfile] = {
         phase_dwell_s=180.0,
         burst_rate_hz=1 / 45,
         burst_median_s=2.0,
-        bursts=((0.85, _mix((0.30, 0.25, 0.42, 0.32, 0.10, 0.25, 0.10), 0.6)), (0.15, _half(_CPU_BURST))),
+        bursts=(
+            (0.85, _mix((0.30, 0.25, 0.42, 0.32, 0.10, 0.25, 0.10), 0.6)),
+            (0.15, _half(_CPU_BURST)),
+        ),
         spike_period_s=(2.0, 5.0),
         spike_width_s=(0.3, 0.8),
         spike_amp=(0.12, 0.05, 0.30, 0.12, 0.00, 0.05, 0.00),
@@ -117,7 +119,11 @@ PROFILES: dict[str, WorkloadProfile] = {
         phase_dwell_s=240.0,
         burst_rate_hz=1 / 60,
         burst_median_s=3.0,
-        bursts=((0.45, _mix((0.22, 0.20, 0.80, 0.50, 0.12, 0.30, 0.08), 0.4)), (0.4, _mix((0.22, 0.20, 0.80, 0.50, 0.12, 0.30, 0.08), -0.35)), (0.15, _half(_CV_BURST))),
+        bursts=(
+            (0.45, _mix((0.22, 0.20, 0.80, 0.50, 0.12, 0.30, 0.08), 0.4)),
+            (0.4, _mix((0.22, 0.20, 0.80, 0.50, 0.12, 0.30, 0.08), -0.35)),
+            (0.15, _half(_CV_BURST)),
+        ),
     ),
     "memory_bound": WorkloadProfile(
         base=(0.40, 0.22, 0.18, 0.70, 0.08, 0.60, 0.10),
@@ -127,7 +133,10 @@ PROFILES: dict[str, WorkloadProfile] = {
         phase_dwell_s=150.0,
         burst_rate_hz=1 / 40,
         burst_median_s=2.5,
-        bursts=((0.85, _mix((0.40, 0.22, 0.18, 0.70, 0.08, 0.60, 0.10), 0.5)), (0.15, _half(_IO_BURST))),
+        bursts=(
+            (0.85, _mix((0.40, 0.22, 0.18, 0.70, 0.08, 0.60, 0.10), 0.5)),
+            (0.15, _half(_IO_BURST)),
+        ),
     ),
     "bursty_network": WorkloadProfile(
         base=(0.34, 0.30, 0.15, 0.28, 0.08, 0.25, 0.35),
@@ -138,7 +147,10 @@ PROFILES: dict[str, WorkloadProfile] = {
         burst_rate_hz=1 / 12,
         burst_median_s=0.8,
         burst_pareto=1.3,
-        bursts=((0.85, _mix((0.34, 0.30, 0.15, 0.28, 0.08, 0.25, 0.35), 0.6)), (0.15, _half(_MEM_BURST))),
+        bursts=(
+            (0.85, _mix((0.34, 0.30, 0.15, 0.28, 0.08, 0.25, 0.35), 0.6)),
+            (0.15, _half(_MEM_BURST)),
+        ),
     ),
     "cv_pipeline": WorkloadProfile(
         base=(0.35, 0.25, 0.45, 0.40, 0.55, 0.32, 0.12),
@@ -148,7 +160,10 @@ PROFILES: dict[str, WorkloadProfile] = {
         phase_dwell_s=200.0,
         burst_rate_hz=1 / 50,
         burst_median_s=2.0,
-        bursts=((0.85, _mix((0.35, 0.25, 0.45, 0.40, 0.55, 0.32, 0.12), 0.45)), (0.15, _half(_IO_BURST))),
+        bursts=(
+            (0.85, _mix((0.35, 0.25, 0.45, 0.40, 0.55, 0.32, 0.12), 0.45)),
+            (0.15, _half(_IO_BURST)),
+        ),
         spike_period_s=(1.0, 3.0),
         spike_width_s=(0.2, 0.5),
         spike_amp=(0.05, 0.03, 0.10, 0.05, 0.20, 0.03, 0.00),

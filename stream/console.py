@@ -93,7 +93,10 @@ class LiveView:
             recent.add_column(col)
         for r in self.recent:
             recent.add_row(
-                r["run_id"], f"{r['t_start_s']:.1f}", f"{r['t_end_s']:.1f}",
-                f"{r['t_emit_s']:.1f}", f"{r['peak_score']:.2f}",
+                r["run_id"],
+                f"{r['t_start_s']:.1f}",
+                f"{r['t_end_s']:.1f}",
+                f"{r['t_emit_s']:.1f}",
+                f"{r['peak_score']:.2f}",
             )
         return Group(table, recent)

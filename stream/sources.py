@@ -52,7 +52,7 @@ def resample_causal(
     ((k-1)/hz, k/hz]; its mask is fresh when any of them was. Empty bins hold the last value
     with mask 0. Input already at `hz` on the same grid passes through unchanged."""
     dt = 1.0 / hz
-    k_out = np.arange(int(np.ceil(t[0] * hz - 1e-9)), int(np.floor(t[-1] * hz + 1e-9)) + 1)
+    k_out = np.arange(int(np.ceil(t[0] * hz - 1e-9)), int(np.ceil(t[-1] * hz - 1e-9)) + 1)
     grid = k_out * dt
     if t.size == grid.size and np.allclose(t, grid, atol=1e-6 * dt):
         return t, raw, masks

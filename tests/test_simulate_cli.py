@@ -84,7 +84,9 @@ def test_npz_windows_equal_the_runtime_windows_fed_sample_by_sample(tiny_data):
     npz = np.load(tiny_data / "processed" / "random" / "windows_test.npz")
     run_id = str(npz["run_id"][0])
     sel = npz["run_id"] == run_id
-    spec = WindowSpec(hz=float(npz["hz"]), window_s=int(npz["window"]) / float(npz["hz"]), stride_s=1.0)
+    spec = WindowSpec(
+        hz=float(npz["hz"]), window_s=int(npz["window"]) / float(npz["hz"]), stride_s=1.0
+    )
     assert spec.window == int(npz["window"])
     norm = Normalisation(
         tuple(npz["norm_scale"].tolist()),
