@@ -62,6 +62,39 @@ def _options(threads: int | None, severity: int = _QUIET):
     return so
 
 
+def _nvidia_driver() -> bool:
+    """True when the NVIDIA driver library loads: without it CUDA cannot work, so do not probe."""
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+class _QuietStderr:
+    """Silence file descriptor 2 (C++ logging) for the duration of a block."""
+
+    def __enter__(self) -> None:
+        import os
+        import sys
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(self._null, 2)
+
+    def __exit__(self, *exc) -> None:
+        import os
+
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        os.close(self._null)
+
+
 def choose_provider(device: str = "auto", probe_model: bytes | None = None) -> ProviderChoice:
     """Decide once per `device` ("auto", "cpu" or "cuda") which provider sessions use.
 
@@ -82,14 +115,17 @@ def choose_provider(device: str = "auto", probe_model: bytes | None = None) -> P
         choice = ProviderChoice("CPUExecutionProvider", "cpu", "CUDA provider not built in")
     elif probe_model is None:
         choice = ProviderChoice("CPUExecutionProvider", "cpu", "no model to probe CUDA with")
+    elif not _nvidia_driver():
+        choice = ProviderChoice("CPUExecutionProvider", "cpu", "no NVIDIA driver (libcuda) found")
     else:
         ort.set_default_logger_severity(_SILENT)
         try:
-            sess = ort.InferenceSession(
-                probe_model,
-                _options(None, _SILENT),
-                providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
-            )
+            with _QuietStderr():  # a missing CUDA library is logged from C++ before we can ask
+                sess = ort.InferenceSession(
+                    probe_model,
+                    _options(None, _SILENT),
+                    providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+                )
             used = sess.get_providers()[0]
         except Exception as exc:  # a broken CUDA install raises assorted errors
             used = f"error {type(exc).__name__}"

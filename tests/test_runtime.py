@@ -215,3 +215,12 @@ def test_cuda_provider_runs_when_available():
         pytest.skip(f"CUDA not usable here: {exc}")
     assert m.dynamic.providers[0] == "CUDAExecutionProvider"
     assert choose_provider("cuda").device == "cuda"
+
+
+def test_loading_models_keeps_the_console_quiet_without_cuda(capfd):
+    from stream import onnx_session
+
+    onnx_session._CHOICES.clear()
+    load_models(ROOT / "exported_models", "auto")
+    err = capfd.readouterr().err
+    assert "onnxruntime" not in err and "libcublas" not in err
