@@ -494,5 +494,23 @@ def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> 
     click.echo(format_report(report))
 
 
+@main.command("bench-simulator")
+@click.option("--devices", type=int, default=256, show_default=True, callback=_check_positive)
+@click.option("--seconds", type=float, default=600.0, show_default=True, callback=_check_positive)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Write the figures as JSON here.")
+def bench_simulator_cmd(devices: int, seconds: float, json_out) -> None:
+    """Simulator throughput: samples/s in memory (a fleet at 10 Hz) and end to end with CSV."""
+    import json
+
+    from simulator.bench import bench_simulator
+
+    result = bench_simulator(n_devices=devices, seconds=seconds)
+    text = json.dumps(result, indent=2)
+    if json_out is not None:
+        Path(json_out).write_text(text + "\n")
+    click.echo(text)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -155,3 +155,14 @@ def test_simulate_command_runs_end_to_end(cli_runner, tmp_path):
     bench = json.loads((tmp_path / "d" / "benchmark.json").read_text())
     assert bench["n_runs"] == 2 and bench["seed"] == 3
     assert len(list((tmp_path / "d" / "runs").iterdir())) == 2
+
+
+def test_bench_simulator_writes_its_figures(cli_runner, tmp_path):
+    out = tmp_path / "b.json"
+    res = cli_runner.invoke(
+        cli.main, ["bench-simulator", "--devices", "2", "--seconds", "20", "--json", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    fig = json.loads(out.read_text())
+    assert fig["devices"] == 2 and fig["in_memory_samples_per_s"] > 0
+    assert fig["end_to_end_csv"]["samples"] > 0
