@@ -35,7 +35,7 @@ def bench_simulator(
     n = int(round(seconds * hz))
     chunk = max(1, int(round(chunk_s * hz)))
     fleet = Fleet(specs)
-    fleet.step(chunk)  # warm-up: noise banks, allocator
+    fleet.step(min(chunk, n))  # warm-up: noise banks, allocator
     fleet = Fleet(specs)
     t0, c0 = time.perf_counter(), time.process_time()
     done = 0
