@@ -224,3 +224,34 @@ def test_loading_models_keeps_the_console_quiet_without_cuda(capfd):
     load_models(ROOT / "exported_models", "auto")
     err = capfd.readouterr().err
     assert "onnxruntime" not in err and "libcublas" not in err
+
+
+def test_state_per_device_stays_under_64_kb(models):
+    import pickle
+
+    D = 4
+    det = Detector(models, [DeviceInfo(str(i)) for i in range(D)])
+    rng = np.random.default_rng(2)
+    F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
+    for i in range(600):
+        det.ingest(np.arange(D), np.full(D, i / 10), rng.normal(500, 20, (D, F)),
+                   np.ones((D, K), np.uint8))
+    rt = det.runtime
+    arrays = [rt.windower.values, rt.windower.masks, rt.windower.count, rt.normaliser.baseline,
+              rt.normaliser.started, rt.last_t, rt.first_window_t]
+    arrays += [v for v in vars(rt.decisions).values() if isinstance(v, np.ndarray)]
+    per_device = sum(a.nbytes for a in arrays) / D
+    adwin = [len(pickle.dumps(d)) for d in rt.drift._detectors.values()]
+    assert adwin, "drift detectors were fed"
+    assert per_device + max(adwin) <= 64 * 1024
+
+
+def test_replay_with_delayed_feedback_runs(cli_runner, tiny_data):
+    import json
+
+    import cli
+
+    run = sorted((tiny_data / "runs").iterdir())[0]
+    res = cli_runner.invoke(cli.main, ["replay", str(run), "--feedback-delay", "5", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["accounting"]["balanced"]
