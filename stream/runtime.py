@@ -139,8 +139,11 @@ class Runtime:
             rows, t, raw, masks = rows[keep], t[keep], raw[keep], masks[keep]
         if rows.size == 0:
             return []
-        if np.unique(rows).size != rows.size:
-            raise ValueError("The 'rows' parameter of Runtime.ingest must not repeat a device.")
+        _, first = np.unique(rows, return_index=True)
+        if first.size != rows.size:  # one sample per device and tick: later copies are dropped
+            self.accounting.drop("repeated_in_tick", rows.size - first.size)
+            first.sort()
+            rows, t, raw, masks = rows[first], t[first], raw[first], masks[first]
         self.accounting.samples_used += rows.size
         self.last_t[rows] = t
         x = transform_features(raw)  # (B, F) float64

@@ -255,3 +255,11 @@ def test_replay_with_delayed_feedback_runs(cli_runner, tiny_data):
     res = cli_runner.invoke(cli.main, ["replay", str(run), "--feedback-delay", "5", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["accounting"]["balanced"]
+
+
+def test_a_device_repeated_within_one_tick_is_dropped_and_counted(models):
+    det = Detector(models, [DeviceInfo("a"), DeviceInfo("b")])
+    F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
+    det.ingest(np.array([0, 1, 0]), np.zeros(3), np.ones((3, F)), np.ones((3, K), np.uint8))
+    acc = det.runtime.accounting
+    assert acc.dropped["repeated_in_tick"] == 1 and acc.samples_used == 2 and acc.balanced
