@@ -512,5 +512,65 @@ def bench_simulator_cmd(devices: int, seconds: float, json_out) -> None:
     click.echo(text)
 
 
+def _torch_dynamic(arch: dict, state: dict):
+    """bench's reference: the dynamic ensemble in PyTorch eager with the exported weights."""
+    try:
+        import torch
+
+        from offline_training.models import DynamicEnsemble
+    except ImportError:
+        return None
+    net = DynamicEnsemble(**arch).eval()
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+
+    def score(values, masks):
+        with torch.inference_mode():
+            return net(torch.from_numpy(values), torch.from_numpy(masks.astype("float32")))[1].numpy()
+
+    return score, f"PyTorch {torch.__version__} eager ({torch.get_num_threads()} threads)"
+
+
+@main.command("bench")
+@click.option("--models", type=click.Path(path_type=Path), default=MODELS, show_default=True,
+              help="Model directory.")
+@click.option("--streams", default="1,10,100,1000", show_default=True,
+              help="Numbers of concurrent device streams to measure.")
+@click.option("--batch", default="1,16,256,4096", show_default=True,
+              help="Batch sizes for the model-only latency.")
+@click.option("--duration", type=float, default=30.0, show_default=True, callback=_check_positive,
+              help="Simulated seconds per stream count (one-stream latency: 20x); each model-only "
+              "case runs duration/100 s (at most 0.5 s) and at least 20 calls.")
+@click.option("--provider", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=Path("bench.json"),
+              show_default=True, help="Write every figure as JSON here.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="Write a PNG of throughput and p99 versus streams here.")
+def bench_cmd(models: Path, streams: str, batch: str, duration: float, provider: str,
+              json_out: Path, plot) -> None:
+    """Latency, throughput and memory of the detector (DESIGN.md section 7): table and JSON."""
+    from rich.console import Console
+
+    from stream.bench import BenchConfig, parse_counts, run_bench
+    from stream.bench_report import plot_report, print_report, write_json
+
+    counts = {"--streams": parse_counts(streams), "--batch": parse_counts(batch)}
+    for opt, value in (("--streams", streams), ("--batch", batch)):
+        if counts[opt] is None:
+            raise click.UsageError(_template("bench", opt, "comma-separated integers > 0", value))
+    if provider not in ("auto", "cpu", "cuda"):
+        raise click.UsageError(_template("bench", "--provider", "one of auto, cpu, cuda", provider))
+    if duration == float("inf"):
+        raise click.UsageError(_template("bench", "--duration", "finite", duration))
+    cfg = BenchConfig(models_dir=models, streams=counts["--streams"], batches=counts["--batch"],
+                      duration_s=duration, provider=provider)
+    err = Console(stderr=True)
+    result = run_bench(cfg, _load_models(models, provider), reference=_torch_dynamic,
+                       progress=lambda msg: err.print(f"[dim]{msg}...[/dim]"))
+    write_json(result, json_out)
+    if plot is not None:
+        plot_report(result, plot)
+    print_report(result, Console())
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
+from stream.sources import read_truth
 from stream.telemetry_io import read_telemetry
 from stream.windowing import (
     CausalNormaliser,
@@ -48,16 +48,6 @@ class RunResiduals:
     residuals: np.ndarray
     masks: np.ndarray
     truth: np.ndarray  # (n, 2) activation intervals [start, end)
-
-
-def read_truth(path: Path) -> np.ndarray:
-    """intervals.csv -> (n, 2) float64 [start, end)."""
-    df = pl.read_csv(
-        path, schema_overrides={"t_start_sim_s": pl.Float64, "t_end_sim_s": pl.Float64}
-    )
-    if df.height == 0:
-        return np.zeros((0, 2))
-    return df.select("t_start_sim_s", "t_end_sim_s").to_numpy().astype(np.float64)
 
 
 def load_run(run_dir: Path, norm: Normalisation) -> RunResiduals:
