@@ -42,7 +42,7 @@ def static_scores(
     u = np.ones(n, np.float32)
     avail = np.array([r is not None and r.available for r in results], bool)
     if avail.any():
-        feats = np.stack([results[i].features for i in np.flatnonzero(avail)])  # type: ignore[union-attr]
+        feats = np.stack([r.features for r in results if r is not None and r.features is not None])
         ps, us = models.static.score(feats)
         p[avail], u[avail] = ps, us
     return StaticScores(p, u, avail), results

@@ -43,11 +43,14 @@ def detection_record(det: Detection, run_id: str) -> dict:
 class JsonlSink:
     """Appends one JSON object per detection to a file or stream, flushed as it happens."""
 
-    def __init__(self, out: Path | IO[str]) -> None:
+    def __init__(self, out: Path | str | IO[str]) -> None:
         self._own = isinstance(out, (str, Path))
-        if self._own:
+        self._fh: IO[str]
+        if isinstance(out, (str, Path)):
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(out, "w") if self._own else out  # noqa: SIM115
+            self._fh = open(out, "w")  # noqa: SIM115
+        else:
+            self._fh = out
 
     def write(self, record: dict) -> None:
         self._fh.write(json.dumps(record, sort_keys=False) + "\n")

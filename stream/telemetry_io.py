@@ -107,9 +107,9 @@ def read_telemetry(path: Path) -> Telemetry:
         raise TelemetryError(f"{path}: row {row}, column 't_sim_s': {kind} timestamp {t[row - 1]}")
     if masks_present:
         mk = np.column_stack([df.get_column(f"__{c}").to_numpy() for c in MASK_COLUMNS])
-        bad = ~np.isin(mk, (0.0, 1.0))
-        if bad.any():
-            r, k = np.argwhere(bad)[0]
+        bad_mask = ~np.isin(mk, (0.0, 1.0))
+        if bad_mask.any():
+            r, k = np.argwhere(bad_mask)[0]
             raise TelemetryError(
                 f"{path}: row {r + 1}, column '{MASK_COLUMNS[k]}': mask must be 0 or 1, "
                 f"got {mk[r, k]}"
