@@ -520,14 +520,20 @@ def _torch_dynamic(arch: dict, state: dict):
         from offline_training.models import DynamicEnsemble
     except ImportError:
         return None
-    net = DynamicEnsemble(**arch).eval()
+    import inspect
+
+    from stream.bench import Reference
+
+    known = inspect.signature(DynamicEnsemble).parameters  # arch may name newer options
+    net = DynamicEnsemble(**{k: v for k, v in arch.items() if k in known}).eval()
     net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
 
     def score(values, masks):
         with torch.inference_mode():
             return net(torch.from_numpy(values), torch.from_numpy(masks.astype("float32")))[1].numpy()
 
-    return score, f"PyTorch {torch.__version__} eager ({torch.get_num_threads()} threads)"
+    return Reference(score, f"PyTorch {torch.__version__} eager", torch.get_num_threads(),
+                     torch.set_num_threads)
 
 
 @main.command("bench")
@@ -570,6 +576,23 @@ def bench_cmd(models: Path, streams: str, batch: str, duration: float, provider:
     if plot is not None:
         plot_report(result, plot)
     print_report(result, Console())
+
+
+@main.command("inspect-binary")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--models", type=click.Path(path_type=Path), default=MODELS, show_default=True,
+              help="Model directory whose static expert scores the binary.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, callback=_check_positive,
+              help="Parse time limit in seconds (the parse runs in an isolated process).")
+def inspect_binary_cmd(file: Path, as_json: bool, models: Path, timeout: float) -> None:
+    """Static features of an ELF binary, the static expert's p_s and u_s, or why unavailable."""
+    import json
+
+    from stream.inspect import format_inspection, inspect_binary
+
+    result = inspect_binary(file, _load_models(models, "cpu"), timeout_s=timeout)
+    click.echo(json.dumps(result.to_dict()) if as_json else format_inspection(result))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ class TrainConfig(BaseModel):
     pool: int = Field(default=5, ge=1, description="average-pool factor over time before convs")
     dilations: tuple[int, ...] = (1, 2, 4)
     kernel: int = Field(default=3, ge=1)
+    stats_hidden: int = Field(
+        default=16, ge=0, description="hidden width of each member's window-statistics MLP (0: none)"
+    )
+    dropout: float = Field(default=0.3, ge=0, lt=1, description="dropout in the statistics MLP")
     epochs: int = Field(
         default=25, ge=1, description="maximum epochs; early stopping may end sooner"
     )

@@ -21,6 +21,8 @@ from torch import nn
 __all__ = [
     "ensemble_outputs",
     "DynamicEnsemble",
+    "STAT_NAMES",
+    "window_stats",
     "StaticEnsemble",
     "FusionGateNet",
     "member_blocks",
@@ -61,13 +63,75 @@ def member_blocks(module: nn.Module, n_members: int) -> list[torch.Tensor]:
     return [p.data.view(n_members, -1) for p in module.parameters()]
 
 
-class DynamicEnsemble(nn.Module):
-    """E small causal temporal CNNs over a window of features plus mask channels, in one graph.
+#: Per-channel window statistics computed inside the dynamic graph (see `window_stats`).
+STAT_NAMES = (
+    "mean",
+    "mean_last_3s",
+    "mean_last_1s",
+    "std",
+    "std_last_3s",
+    "max",
+    "min",
+    "mean_abs_step",
+    "max_rise_1s",
+    "max_fall_1s",
+    "last_minus_first_3s",
+    "max_dev_last_3s",
+)
 
-    x (B, W, F) standardised features and m (B, W, K) masks as 0/1 floats -> average-pool time by
-    `pool` (aligned to the window's end) -> causal dilated Conv1d layers with `channels` per member
-    -> [last step, time mean] -> one logit per member. About 0.9 MFLOP per member per window for
-    W=200, F=29, K=20, pool=5, channels=32, three layers.
+
+def window_stats(x: torch.Tensor, hz: float = 10.0) -> torch.Tensor:
+    """(B, W, F) window -> (B, len(STAT_NAMES) * F) statistics, grouped by statistic.
+
+    Levels (whole window, last 3 s, last 1 s), spread, extremes, and pulse detectors: mean absolute
+    step, largest rise/fall over 1 s, recent change and the largest recent deviation. Pulsed
+    trojans (on 0.5-2 s every 4-10 s) show in spread and rises more than in means.
+    """
+    w = x.shape[1]
+    k3, k1 = max(1, min(w, int(round(3 * hz)))), max(1, min(w, int(round(hz))))
+    lag = max(1, min(w - 1, int(round(hz)))) if w > 1 else 0
+    mean = x.mean(dim=1)
+    last = x[:, w - k3 :]
+    last_mean = last.mean(dim=1)
+    std = torch.sqrt(((x - mean[:, None]) ** 2).mean(dim=1) + 1e-8)
+    last_std = torch.sqrt(((last - last_mean[:, None]) ** 2).mean(dim=1) + 1e-8)
+    if w > 1:
+        step = (x[:, 1:] - x[:, :-1]).abs().mean(dim=1)
+        rise = x[:, lag:] - x[:, : w - lag]
+        rise_max, rise_min = rise.amax(dim=1), rise.amin(dim=1)
+    else:
+        step = rise_max = rise_min = torch.zeros_like(mean)
+    feats = [
+        mean,
+        last_mean,
+        x[:, w - k1 :].mean(dim=1),
+        std,
+        last_std,
+        x.amax(dim=1),
+        x.amin(dim=1),
+        step,
+        rise_max,
+        rise_min,
+        last_mean - x[:, :k3].mean(dim=1),
+        (last - last_mean[:, None]).abs().amax(dim=1),
+    ]
+    return torch.cat(feats, dim=1)
+
+
+class DynamicEnsemble(nn.Module):
+    """E small temporal models over a window of features plus mask channels, in one graph.
+
+    Member e's logit is the sum of two branches over the same causal window (nothing after its
+    end is ever seen):
+
+    - a statistics MLP (`stats_hidden` > 0): `window_stats` of x (levels, spread, 1 s rises and
+      falls), standardised with training-set moments stored in the graph, one hidden ReLU layer
+      per member. This branch carries most of the accuracy: it generalises across runs far
+      better than the convolutions (validation ROC-AUC 0.75 vs 0.63 on unseen workloads).
+    - a causal dilated CNN (`channels` > 0): x and m average-pooled by `pool` (aligned to the
+      window's end) -> Conv1d layers -> [last step, time mean] -> `head`.
+
+    Cost at W=100, F=29, K=20, E=5, stats_hidden=16, channels=8: about 0.2 MFLOP per window.
     """
 
     def __init__(
@@ -81,6 +145,9 @@ class DynamicEnsemble(nn.Module):
         pool: int = 5,
         dilations: tuple[int, ...] = (1, 2, 4),
         kernel: int = 3,
+        stats_hidden: int = 16,
+        dropout: float = 0.0,
+        hz: float = 10.0,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -91,6 +158,7 @@ class DynamicEnsemble(nn.Module):
             )
         self.n_features, self.n_masks, self.window = n_features, n_masks, window
         self.members, self.channels, self.pool, self.kernel = members, channels, pool, kernel
+        self.stats_hidden, self.hz = stats_hidden, hz
         self.dilations = tuple(dilations)
         self.crop = window % pool  # drop the oldest samples so pooling ends at the window's end
         c_in, e, c = n_features + n_masks, members, channels
@@ -107,26 +175,64 @@ class DynamicEnsemble(nn.Module):
             k += 2
         _init_blocks(self.head.weight, e, 2 * c, seed, k)
         _init_blocks(self.head.bias, e, 2 * c, seed, k + 1)
+        self.drop = nn.Dropout(dropout)
+        n_stats = len(STAT_NAMES) * n_features
+        h = stats_hidden
+        self.stats_in = nn.Linear(n_stats, e * h) if h > 0 else None
+        self.stats_out = nn.Conv1d(e * h, e, 1, groups=e) if h > 0 else None
+        if self.stats_in is not None and self.stats_out is not None:
+            self.register_buffer("stats_mean", torch.zeros(n_stats))
+            self.register_buffer("stats_scale", torch.ones(n_stats))
+            _init_blocks(self.stats_in.weight, e, n_stats, seed, k + 2)
+            _init_blocks(self.stats_in.bias, e, n_stats, seed, k + 3)
+            _init_blocks(self.stats_out.weight, e, h, seed, k + 4)
+            _init_blocks(self.stats_out.bias, e, h, seed, k + 5)
 
     def pooled(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """(B, W, F), (B, W, K) -> (B, F+K, W // pool), channels first."""
         h = torch.cat([x, m], dim=2).transpose(1, 2)[:, :, self.crop :]
         return F.avg_pool1d(h, self.pool) if self.pool > 1 else h
 
-    def logits_from_pooled(self, h: torch.Tensor) -> torch.Tensor:
-        """(B, F+K, T) pooled inputs -> (B, E) raw member logits (used directly in training)."""
+    def stats(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, W, F) -> (B, S) raw window statistics (standardised inside `logits_from_parts`)."""
+        return window_stats(x, self.hz)
+
+    def set_stats_standardisation(self, stats: np.ndarray) -> None:
+        """Mean and spread of the training windows' statistics (constant ones get scale 1)."""
+        if self.stats_in is None:
+            return
+        s = np.asarray(stats, np.float64)
+        std = s.std(axis=0)
+        self.stats_mean.copy_(torch.as_tensor(s.mean(axis=0), dtype=torch.float32))
+        self.stats_scale.copy_(torch.as_tensor(np.where(std > 1e-6, std, 1.0), dtype=torch.float32))
+
+    def logits_from_parts(self, h: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
+        """Pooled inputs (B, F+K, T) and raw statistics (B, S) -> (B, E) raw member logits."""
         for conv, d in zip(self.convs, self.dilations, strict=True):
             h = F.relu(conv(F.pad(h, ((self.kernel - 1) * d, 0))))
         b, e, c = h.shape[0], self.members, self.channels
         feats = torch.cat([h[:, :, -1].reshape(b, e, c), h.mean(dim=2).reshape(b, e, c)], dim=2)
-        return self.head(feats.reshape(b, e * 2 * c, 1)).reshape(b, e)
+        z = self.head(feats.reshape(b, e * 2 * c, 1)).reshape(b, e)
+        if self.stats_in is not None and self.stats_out is not None and s is not None:
+            zs = ((s - self.stats_mean) / self.stats_scale).clamp(-10.0, 10.0)
+            hs = self.drop(F.relu(self.stats_in(self.drop(zs))))
+            z = z + self.stats_out(hs.unsqueeze(2)).reshape(b, e)
+        return z
+
+    def logits_from_pooled(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, F+K, T) pooled inputs -> (B, E) raw logits of the CNN branch alone."""
+        return self.logits_from_parts(h, None)
+
+    def logits(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """(B, W, F), (B, W, K) -> (B, E) raw member logits."""
+        s = self.stats(x) if self.stats_in is not None else None
+        return self.logits_from_parts(self.pooled(x, m), s)
 
     def forward(
         self, x: torch.Tensor, m: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> p_members (B, E), p (B,), u (B,), all calibrated and in [0, 1]."""
-        z = self.logits_from_pooled(self.pooled(x, m))
-        return ensemble_outputs(z, self.logit_offset, self.temperature)
+        return ensemble_outputs(self.logits(x, m), self.logit_offset, self.temperature)
 
 
 class StaticEnsemble(nn.Module):

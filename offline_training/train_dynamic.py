@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from offline_training.calibrate import fit_temperature
 from offline_training.config import TrainConfig
 from offline_training.data import SplitData, WindowSet
-from offline_training.models import DynamicEnsemble, member_blocks
+from offline_training.models import STAT_NAMES, DynamicEnsemble, member_blocks
 
 __all__ = ["DynamicResult", "bootstrap_run_weights", "predict_logits", "train_dynamic"]
 
@@ -46,17 +46,24 @@ def bootstrap_run_weights(run_id: np.ndarray, members: int, seed: int) -> np.nda
     return out
 
 
-def _pooled(model: DynamicEnsemble, ws: WindowSet, device: str, chunk: int = 2048) -> torch.Tensor:
-    """Pool every window once: (N, F+K, W // pool) float32 on `device`."""
-    parts = []
+def _inputs(
+    model: DynamicEnsemble, ws: WindowSet, device: str, chunk: int = 2048
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pool and summarise every window once: (N, F+K, W // pool) and (N, S) float32 on `device`."""
+    pooled, stats = [], []
     with torch.no_grad():
         for i in range(0, len(ws), chunk):
             x = torch.as_tensor(ws.X[i : i + chunk], device=device)
             m = torch.as_tensor(ws.M[i : i + chunk], device=device).float()
-            parts.append(model.pooled(x, m))
-    if not parts:
-        return torch.zeros((0, model.n_features + model.n_masks, 1), device=device)
-    return torch.cat(parts)
+            pooled.append(model.pooled(x, m))
+            stats.append(model.stats(x))
+    if not pooled:
+        n_stats = len(STAT_NAMES) * model.n_features
+        return (
+            torch.zeros((0, model.n_features + model.n_masks, 1), device=device),
+            torch.zeros((0, n_stats), device=device),
+        )
+    return torch.cat(pooled), torch.cat(stats)
 
 
 def _loss(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, pos_weight: torch.Tensor):
@@ -66,11 +73,16 @@ def _loss(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, pos_weight: torch.T
     return (bce * w).sum(0) / w.sum(0).clamp(min=1.0)
 
 
-def predict_logits(model: DynamicEnsemble, h: torch.Tensor, chunk: int = 4096) -> np.ndarray:
-    """(N, E) raw member logits from pooled inputs."""
+def predict_logits(
+    model: DynamicEnsemble, h: torch.Tensor, s: torch.Tensor, chunk: int = 4096
+) -> np.ndarray:
+    """(N, E) raw member logits from pooled inputs and window statistics."""
     model.eval()
     with torch.no_grad():
-        out = [model.logits_from_pooled(h[i : i + chunk]) for i in range(0, h.shape[0], chunk)]
+        out = [
+            model.logits_from_parts(h[i : i + chunk], s[i : i + chunk])
+            for i in range(0, h.shape[0], chunk)
+        ]
     return torch.cat(out).cpu().numpy().astype(np.float64) if out else np.zeros((0, model.members))
 
 
@@ -91,9 +103,13 @@ def train_dynamic(
         pool=cfg.pool,
         dilations=cfg.dilations,
         kernel=cfg.kernel,
+        stats_hidden=cfg.stats_hidden,
+        dropout=cfg.dropout,
+        hz=data.spec.hz,
         seed=cfg.seed,
     ).to(device)
-    h_train, h_val = _pooled(model, train, device), _pooled(model, val, device)
+    (h_train, s_train), (h_val, s_val) = _inputs(model, train, device), _inputs(model, val, device)
+    model.set_stats_standardisation(s_train.cpu().numpy())
     y_train = torch.as_tensor(train.y_soft, device=device)
     y_val = torch.as_tensor(val.y_soft, device=device)
     n_pos = float(train.y_soft.sum())
@@ -117,7 +133,7 @@ def train_dynamic(
         order = torch.as_tensor(rng.permutation(len(train)), device=device)
         for i in range(0, len(train), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
-            z = model.logits_from_pooled(h_train[idx])
+            z = model.logits_from_parts(h_train[idx], s_train[idx])
             loss = _loss(z, y_train[idx], w_train[idx], pw).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -125,7 +141,10 @@ def train_dynamic(
         model.eval()
         with torch.no_grad():
             z_val = torch.cat(
-                [model.logits_from_pooled(h_val[i : i + 4096]) for i in range(0, len(val), 4096)]
+                [
+                    model.logits_from_parts(h_val[i : i + 4096], s_val[i : i + 4096])
+                    for i in range(0, len(val), 4096)
+                ]
             )
             val_loss = _loss(z_val, y_val, w_val, pw).cpu().numpy()
         epochs_run = epoch
@@ -143,7 +162,7 @@ def train_dynamic(
     with torch.no_grad():
         for blocks, best in zip(member_blocks(model, E), best_blocks, strict=True):
             blocks.copy_(best)
-    val_logits = predict_logits(model, h_val)
+    val_logits = predict_logits(model, h_val, s_val)
     offset = -float(np.log(pos_weight))
     temperature = fit_temperature(val_logits, val.y_soft, offset)
     model = model.cpu().eval()

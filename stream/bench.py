@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,7 @@ __all__ = [
     "STAGES",
     "BenchConfig",
     "DynamicFn",
+    "Reference",
     "ReferenceFactory",
     "SyntheticTelemetry",
     "StageClock",
@@ -63,8 +65,20 @@ F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
 
 #: values (B, W, F) float32, masks (B, W, K) uint8 -> p (B,)
 DynamicFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-#: (DynamicEnsemble keyword arguments, state dict as numpy) -> (scorer, description), or None
-ReferenceFactory = Callable[[dict, dict[str, np.ndarray]], tuple[DynamicFn, str] | None]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference implementation of the dynamic expert (PyTorch eager, built outside stream/)."""
+
+    score: DynamicFn
+    description: str
+    threads: int  # the thread count it runs with by default
+    set_threads: Callable[[int], None] | None = None
+
+
+#: (DynamicEnsemble keyword arguments, state dict as numpy) -> Reference, or None without torch
+ReferenceFactory = Callable[[dict, dict[str, np.ndarray]], Reference | None]
 Progress = Callable[[str], None]
 
 
@@ -148,7 +162,8 @@ class SyntheticTelemetry:
         walk = self._level[:, None, :] + np.cumsum(steps, axis=1)
         walk = np.clip(walk, lo, hi)  # (D, n, F)
         self._level = walk[:, -1, :]
-        raw = np.where(_PERF, 10.0**walk, walk)
+        raw = walk.copy()
+        raw[..., _PERF] = 10.0 ** walk[..., _PERF]
         masks = (self._rng.random((self.n_devices, n, K)) >= self.stale).astype(np.uint8)
         return raw, masks
 
@@ -167,26 +182,31 @@ def percentiles_ms(seconds: np.ndarray | list[float]) -> dict[str, float | None]
 
 
 def time_calls(
-    fn: Callable[[], object],
-    *,
+    *fns: Callable[[], object],
     min_reps: int,
     min_time_s: float,
     max_time_s: float,
     warmup: int = 3,
 ) -> np.ndarray:
-    """Seconds per call of `fn`, after `warmup` calls: at least min_reps calls and min_time_s."""
+    """Seconds per call, (len(fns), reps). After `warmup` rounds the functions are called in turn,
+    so they share the machine's load, for at least min_reps rounds and min_time_s seconds, and at
+    most max_time_s seconds."""
     for _ in range(warmup):
-        fn()
-    out: list[float] = []
+        for fn in fns:
+            fn()
+    out: list[list[float]] = []
     clock = time.perf_counter
     start = clock()
     while True:
-        t0 = clock()
-        fn()
-        out.append(clock() - t0)
+        row = []
+        for fn in fns:
+            t0 = clock()
+            fn()
+            row.append(clock() - t0)
+        out.append(row)
         spent = clock() - start
         if (len(out) >= min_reps and spent >= min_time_s) or spent >= max_time_s:
-            return np.array(out)
+            return np.array(out).T
 
 
 class StageClock:
@@ -273,7 +293,7 @@ def model_latency(model_sets: list[ModelSet], cfg: BenchConfig) -> list[dict]:
             inputs = _expert_inputs(models, batch, cfg.seed)
             for name, expert in experts.items():
                 args = inputs[name]
-                secs = time_calls(
+                (secs,) = time_calls(
                     lambda e=expert, a=args: e.score(*a),
                     min_reps=cfg.min_reps,
                     min_time_s=cfg.case_seconds(),
@@ -397,9 +417,13 @@ def one_stream_latency(models: ModelSet, cfg: BenchConfig) -> dict:
     return out
 
 
-def throughput(models: ModelSet, cfg: BenchConfig, progress: Progress | None = None) -> list[dict]:
-    """Per stream count: sustained windows/s and samples/s, CPU ms per window, real-time factor."""
+def throughput(
+    models: ModelSet, cfg: BenchConfig, progress: Progress | None = None
+) -> tuple[list[dict], dict]:
+    """Per stream count: sustained windows/s and samples/s, CPU ms per window, real-time factor;
+    and the state bytes per stream of the largest fleet."""
     rows = []
+    memory: dict = {}
     hz = models.manifest.hz
     n_ticks = max(1, int(round(cfg.duration_s * hz)))
     for n in cfg.streams:
@@ -425,10 +449,12 @@ def throughput(models: ModelSet, cfg: BenchConfig, progress: Progress | None = N
                 "realtime": bool(sim / wall >= 1.0),
                 "decision_tick": percentiles_ms(lat[windows > 0]),
                 "tick": percentiles_ms(lat),
-                "_fleet": fleet,
             }
         )
-    return rows
+        if n == max(cfg.streams) and not memory:
+            memory = state_bytes(fleet.det)
+        del fleet
+    return rows, memory
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,21 +462,27 @@ def throughput(models: ModelSet, cfg: BenchConfig, progress: Progress | None = N
 
 
 def dynamic_weights(models: ModelSet, model_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """DynamicEnsemble keyword arguments and state dict, read from the verified dynamic.onnx."""
+    """DynamicEnsemble keyword arguments and state dict, read from the verified dynamic.onnx.
+
+    Shapes come from the initializers (named as the torch parameters), dilations and pooling from
+    the graph's Conv and AveragePool nodes; the reference's strict state-dict load and the parity
+    check against ONNX Runtime decide whether they were read right.
+    """
     import onnx
     from onnx import numpy_helper
 
     m = models.manifest
     graph = onnx.load_from_string(read_verified(model_dir, m.files["dynamic"])).graph
     state = {i.name: numpy_helper.to_array(i).copy() for i in graph.initializer}
-    convs = sorted(k for k in state if k.startswith("convs.") and k.endswith(".weight"))
-    if "head.bias" not in state or not convs:
+    if "head.bias" not in state:
         raise ValueError("dynamic.onnx does not have the DynamicEnsemble's parameter names")
     members = int(state["head.bias"].shape[0])
-    conv_nodes = [n for n in graph.node if n.op_type == "Conv"][: len(convs)]
-    dilations = tuple(
-        next((int(a.ints[0]) for a in n.attribute if a.name == "dilations"), 1) for n in conv_nodes
-    )
+    convs = sorted(k for k in state if k.startswith("convs.") and k.endswith(".weight"))
+    conv_dilation = {
+        n.input[1]: next((int(a.ints[0]) for a in n.attribute if a.name == "dilations"), 1)
+        for n in graph.node
+        if n.op_type == "Conv" and len(n.input) > 1
+    }
     pools = [
         int(a.ints[0])
         for n in graph.node
@@ -458,82 +490,81 @@ def dynamic_weights(models: ModelSet, model_dir: Path) -> tuple[dict, dict[str, 
         for a in n.attribute
         if a.name == "kernel_shape"
     ]
+    stats = state.get("stats_in.weight")
     arch = {
         "n_features": F,
         "n_masks": K,
         "window": m.window,
         "members": members,
-        "channels": int(state[convs[0]].shape[0]) // members,
+        "channels": int(state[convs[0]].shape[0]) // members if convs else 0,
         "pool": pools[0] if pools else 1,
-        "dilations": dilations,
-        "kernel": int(state[convs[0]].shape[2]),
+        "dilations": tuple(conv_dilation.get(k, 1) for k in convs) or (1,),
+        "kernel": int(state[convs[0]].shape[2]) if convs else 3,
+        "stats_hidden": int(stats.shape[0]) // members if stats is not None else 0,
+        "hz": m.hz,
     }
     return arch, state
 
 
-def torch_reference(models: ModelSet, cfg: BenchConfig, reference: ReferenceFactory | None) -> dict:
-    """The dynamic expert in PyTorch eager on the same windows; ratio = ONNX windows/s / torch's."""
+def torch_reference(
+    model_sets: list[ModelSet], cfg: BenchConfig, reference: ReferenceFactory | None
+) -> dict:
+    """The dynamic expert in PyTorch eager on the same windows, timed call for call in turn with
+    ONNX Runtime (so both see the same machine load), at torch's default thread count and at one
+    thread; ratio = ONNX windows/s / the faster torch variant's windows/s."""
     base = {
         "incremental_path": None,
         "note": "the runtime recomputes every whole window; there is no incremental path to compare",
     }
     if reference is None:
         return {"available": False, "reason": "no reference factory given", **base}
+    models = model_sets[0]
     try:
         arch, state = dynamic_weights(models, cfg.models_dir)
-        made = reference(arch, state)
+        ref = reference(arch, state)
     except Exception as exc:  # a reference that cannot be built is reported, not fatal
         return {"available": False, "reason": f"{type(exc).__name__}: {exc}", **base}
-    if made is None:
+    if ref is None:
         return {"available": False, "reason": "torch is not installed", **base}
-    fn, description = made
     probe = _expert_inputs(models, 64, cfg.seed + 1)["dynamic"]
-    parity = float(np.max(np.abs(fn(*probe) - models.dynamic.score(*probe)[0])))
+    parity = float(np.max(np.abs(ref.score(*probe) - models.dynamic.score(*probe)[0])))
+    threads = [ref.threads] + ([1] if ref.set_threads is not None and ref.threads != 1 else [])
     rows = []
-    for batch in cfg.batches:
-        values, masks = _expert_inputs(models, batch, cfg.seed)["dynamic"]
-        secs = time_calls(
-            lambda v=values, m=masks: fn(v, m),
-            min_reps=cfg.min_reps,
-            min_time_s=cfg.case_seconds(),
-            max_time_s=cfg.max_case_time_s,
-        )
-        stats = percentiles_ms(secs)
-        rows.append(
-            {
-                "batch": batch,
-                "reps": int(secs.size),
-                **stats,
-                "windows_per_s": batch / (stats["p50_ms"] / 1e3),
-            }
-        )
+    for ms in model_sets:
+        for batch in cfg.batches:
+            values, masks = _expert_inputs(models, batch, cfg.seed)["dynamic"]
+            row: dict = {"provider": ms.dynamic.providers[0], "batch": batch, "torch": {}}
+            for n in threads:
+                if ref.set_threads is not None:
+                    ref.set_threads(n)
+                onnx_s, torch_s = time_calls(
+                    lambda e=ms.dynamic, v=values, m=masks: e.score(v, m),
+                    lambda v=values, m=masks: ref.score(v, m),
+                    min_reps=cfg.min_reps,
+                    min_time_s=cfg.case_seconds(),
+                    max_time_s=cfg.max_case_time_s,
+                )
+                o, t = percentiles_ms(onnx_s), percentiles_ms(torch_s)
+                ratio = t["p50_ms"] / o["p50_ms"]
+                row["torch"][f"{n}_threads"] = {**t, "onnx_p50_ms": o["p50_ms"], "ratio": ratio}
+            best = min(row["torch"].values(), key=lambda r: r["p50_ms"] / r["onnx_p50_ms"])
+            row["onnx_windows_per_s"] = batch / (best["onnx_p50_ms"] / 1e3)
+            row["torch_windows_per_s"] = batch / (best["p50_ms"] / 1e3)
+            row["ratio"] = best["ratio"]
+            rows.append(row)
+    if ref.set_threads is not None:
+        ref.set_threads(ref.threads)
     return {
         "available": True,
-        "reference": description,
+        "reference": ref.description,
         "weights": "trained: the dynamic.onnx initializers loaded into DynamicEnsemble",
         "architecture": {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()},
         "parity_max_abs_diff_p": parity,
         "rows": rows,
+        "ratio_method": "p50 torch / p50 onnx, interleaved; the torch variant least favourable "
+        "to ONNX Runtime",
         **base,
     }
-
-
-def _ratios(reference: dict, latency: list[dict]) -> None:
-    """Add, per provider and batch, onnx windows/s divided by torch eager windows/s."""
-    if not reference.get("available"):
-        return
-    torch_wps = {r["batch"]: r["windows_per_s"] for r in reference["rows"]}
-    reference["ratio"] = [
-        {
-            "provider": r["provider"],
-            "batch": r["batch"],
-            "onnx_windows_per_s": r["windows_per_s"],
-            "torch_windows_per_s": torch_wps[r["batch"]],
-            "ratio": r["windows_per_s"] / torch_wps[r["batch"]],
-        }
-        for r in latency
-        if r["expert"] == "dynamic" and r["batch"] in torch_wps
-    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,6 +657,7 @@ def environment(models: ModelSet) -> dict:
         "providers_session": models.dynamic.providers,
         "provider_reason": models.provider.reason,
         "gpu": _gpu_names(),
+        "load_average_start": list(os.getloadavg()),
         "versions": {
             n: _version(n)
             for n in ("numpy", "onnxruntime", "onnxruntime-gpu", "torch", "polars", "river", "lief")
@@ -641,7 +673,7 @@ def _goals(result: dict) -> dict:
     tp = {r["streams"]: r for r in result["throughput"]}
     at_1000 = tp.get(1000)
     p99 = result["end_to_end"]["decision"]["p99_ms"]
-    ratios = result["torch_reference"].get("ratio", [])
+    ratios = result["torch_reference"].get("rows", [])
     main = [r for r in ratios if r["provider"] == result["environment"]["provider"]]
     big = max(main, key=lambda r: r["batch"]) if main else None
     gpu = [
@@ -701,21 +733,16 @@ def run_bench(
         },
         "telemetry": "synthetic bounded random walks per feature (seeded), generated untimed",
     }
-    say("model-only latency")
-    result["model_latency"] = model_latency(model_sets, cfg)
     say("one-stream end-to-end latency")
     result["end_to_end"] = one_stream_latency(models, cfg)
-    rows = throughput(models, cfg, say)
-    largest = max(rows, key=lambda r: r["streams"])["_fleet"]
-    for r in rows:
-        del r["_fleet"]
-    result["throughput"] = rows
-    result["memory"] = state_bytes(largest.det)
-    del largest
+    result["throughput"], result["memory"] = throughput(models, cfg, say)
+    result["memory"]["peak_rss_bytes_streaming"] = peak_rss_bytes()
+    say("model-only latency")
+    result["model_latency"] = model_latency(model_sets, cfg)
     result["memory"]["peak_rss_bytes_before_reference"] = peak_rss_bytes()
     say("PyTorch eager reference")
-    result["torch_reference"] = torch_reference(models, cfg, reference)
-    _ratios(result["torch_reference"], result["model_latency"])
+    result["torch_reference"] = torch_reference(model_sets, cfg, reference)
     result["memory"]["peak_rss_bytes"] = peak_rss_bytes()
+    result["environment"]["load_average_end"] = list(os.getloadavg())
     result["goals"] = _goals(result)
     return result

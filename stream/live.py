@@ -2,13 +2,16 @@
 
 `step(n)` must return the next n samples of every device as columns (D, n), including `t_sim_s`,
 the feature allow-list and the masks; anything else in it (labels included) is ignored.
+With `rss_every_s`, the process's resident memory is sampled every that many simulated seconds
+(and once at the end) into `LiveResult.rss`, so a long soak can show that memory stays flat.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,9 +21,9 @@ from stream.console import LiveView
 from stream.detector import Detector, DeviceInfo
 from stream.metrics import IntervalReport, RunIntervals, score_runs
 from stream.onnx_session import ModelSet
-from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
+from stream.sources import live_arrays
 
-__all__ = ["LiveResult", "run_live"]
+__all__ = ["LiveResult", "rss_mb", "run_live"]
 
 Step = Callable[[int], dict[str, np.ndarray]]
 
@@ -34,6 +37,19 @@ class LiveResult:
     wall_s: float
     sim_s: float
     n_devices: int
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (sim time s, RSS MiB)
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MiB (Linux /proc), or the peak RSS elsewhere."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_live(
@@ -48,13 +64,19 @@ def run_live(
     feedback_delay_s: float | None = None,
     adapt: bool = True,
     on_detection: Callable[[dict], None] | None = None,
+    rss_every_s: float | None = None,
 ) -> LiveResult:
     """Stream `duration_s` seconds from `step` through a Detector; score against `truth` if given.
 
     speed None runs as fast as possible; 1.0 is real time, 10.0 ten times faster.
+    rss_every_s: sample the resident memory every that many simulated seconds (None: never).
     """
     if speed is not None and not speed > 0:
         raise ValueError(f"The 'speed' parameter of run_live must be > 0. Got {speed!r} instead.")
+    if rss_every_s is not None and not rss_every_s > 0:
+        raise ValueError(
+            f"The 'rss_every_s' parameter of run_live must be > 0. Got {rss_every_s!r} instead."
+        )
     hz = models.manifest.hz
     chunk = max(1, int(round(hz)))
     transform = None
@@ -92,24 +114,29 @@ def run_live(
     done = 0
     start = time.perf_counter()
     t_now = 0.0
+    rss: list[tuple[float, float]] = []
+    next_rss = 0.0
     while done < total:
         n = min(chunk, total - done)
         cols = step(n)
-        t = cols["t_sim_s"]  # (D, n)
-        raw = np.stack([cols[c] for c in FEATURE_COLUMNS], axis=-1)  # (D, n, F)
-        masks = np.stack([cols[c] for c in MASK_COLUMNS], axis=-1).astype(np.uint8)  # (D, n, K)
+        t, raw, masks = live_arrays(cols, (len(devices), n))  # (D, n), (D, n, F), (D, n, K)
         for j in range(n):
             emit(det.ingest(rows, t[:, j], raw[:, j], masks[:, j]))
         done += n
-        t_now = float(t[0, -1])
+        t_now = float(np.nanmax(t[:, -1], initial=t_now))
         if view is not None:
             view.tick(t_now, det.runtime.decisions.open_alerts())
+        if rss_every_s is not None and done / hz >= next_rss:
+            rss.append((done / hz, rss_mb()))
+            next_rss += rss_every_s
         if speed is not None:
             due = done / hz / speed - (time.perf_counter() - start)
             if due > 0:
                 time.sleep(due)
     emit(det.finish())
     wall = time.perf_counter() - start
+    if rss_every_s is not None:
+        rss.append((done / hz, rss_mb()))
     report = None
     if truth is not None:
         items = []
@@ -129,5 +156,5 @@ def run_live(
             )
         report = score_runs(items)
     return LiveResult(
-        found, det.runtime.accounting, det.provider, report, wall, duration_s, len(devices)
+        found, det.runtime.accounting, det.provider, report, wall, duration_s, len(devices), rss
     )

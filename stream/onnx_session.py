@@ -293,7 +293,12 @@ def fresh_fractions(masks: np.ndarray, mask_names: tuple[str, ...] | list[str]) 
     """(B, W, K) masks -> (B, len(MASK_GROUPS)) fresh fraction per sensor group over the window."""
     index = {n: i for i, n in enumerate(mask_names)}
     m = np.asarray(masks)
-    cols = [m[:, :, [index[n] for n in group]].mean(axis=(1, 2)) for group in MASK_GROUPS.values()]
+    fresh = m.sum(axis=1, dtype=np.int64)  # (B, K) fresh samples per sensor: one pass over W
+    W = m.shape[1]
+    cols = [
+        fresh[:, [index[n] for n in group]].sum(axis=1) / (W * len(group))
+        for group in MASK_GROUPS.values()
+    ]
     return np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((m.shape[0], 0))
 
 

@@ -1,7 +1,8 @@
 """Read a run's meta.json: strictly when it is our own format, leniently when another tool wrote it.
 
-Own format (has `schema_version`): must be valid JSON with run_id, binary_id, hz and duration_s of
-the right types, or it is refused. Seed-schema files (no `schema_version`) and missing files give
+Own format (has `schema_version`): must be valid JSON with exactly the top-level keys of
+`simulator.meta.RunMeta`, of the right types, or it is refused (unknown keys included; a test keeps
+the two key sets equal, since stream may not import the simulator). Seed-schema files (no `schema_version`) and missing files give
 only what replay needs, with run id from the directory name and rate from the timestamps.
 """
 
@@ -20,12 +21,19 @@ class MetaError(ValueError):
 
 
 class _OwnMeta(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: int = Field(ge=1)
+    simulator_version: str
     run_id: str
     binary_id: str
     hz: float = Field(gt=0)
     duration_s: float = Field(gt=0)
+    n_samples: int = Field(ge=0)
+    seed: int
+    warmup_s: float = Field(ge=0)
+    n_activations: int = Field(ge=0)
+    spec: dict  # checked in depth by the simulator's RunSpec, which stream may not import
+    instance: dict[str, float | list[float]]
 
 
 class RunInfo(BaseModel):

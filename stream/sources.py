@@ -2,11 +2,15 @@
 
 A live simulated fleet is wired in by cli.py (stream never imports the simulator); it yields the
 same kind of ticks. Replayed runs at another rate are resampled causally to the model's rate.
+`live_arrays` is the live boundary: it turns whatever columns a live source hands over into the
+runtime's arrays without ever raising on their content (missing, non-numeric, NaN), so that the
+runtime can mask, drop and count bad values instead of stopping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +18,18 @@ import numpy as np
 import polars as pl
 
 from stream.run_meta import read_run_info
+from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 from stream.telemetry_io import TelemetryError, read_telemetry
 
-__all__ = ["ReplayRun", "load_replay", "resample_causal", "read_truth", "ticks", "Tick"]
+__all__ = [
+    "ReplayRun",
+    "load_replay",
+    "resample_causal",
+    "read_truth",
+    "ticks",
+    "Tick",
+    "live_arrays",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +132,43 @@ def ticks(runs: Sequence[ReplayRun]) -> Iterator[Tick]:
     for i in range(T):
         rows = np.sort(order[: int((lengths > i).sum())])
         yield Tick(rows, t[rows, i], raw[rows, i], masks[rows, i])
+
+
+def _as_float(values: object, shape: tuple[int, ...]) -> np.ndarray:
+    """`values` as float64 of `shape`; cells that are not numbers become NaN. Never raises."""
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        flat = np.ravel(np.asarray(values, dtype=object))
+        out = np.full(flat.size, np.nan)
+        for i, v in enumerate(flat.tolist()):  # only on the rare path with non-numeric cells
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                out[i] = float(v)
+    if out.shape != shape:
+        try:
+            out = np.broadcast_to(out, shape)
+        except ValueError:
+            return np.full(shape, np.nan)
+    return out
+
+
+def live_arrays(
+    cols: Mapping[str, object], shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Live columns -> t `shape`, raw features `shape + (F,)` float64, masks `shape + (K,)` uint8.
+
+    Never raises on content. A missing, non-numeric or wrongly shaped time or feature column gives
+    NaN (the runtime drops such samples or masks such values, and counts them). A missing mask
+    column reads as fresh (1), as in batch files without masks; a mask other than 0 or 1 as stale.
+    Columns outside the allow-list, labels included, are ignored.
+    """
+    nan = np.full(shape, np.nan)
+    t = _as_float(cols["t_sim_s"], shape) if "t_sim_s" in cols else nan
+    raw = np.stack(
+        [_as_float(cols[c], shape) if c in cols else nan for c in FEATURE_COLUMNS], axis=-1
+    )  # shape + (F,)
+    m = np.stack(
+        [_as_float(cols[c], shape) if c in cols else np.ones(shape) for c in MASK_COLUMNS],
+        axis=-1,
+    )  # shape + (K,)
+    return t, raw, (m == 1.0).astype(np.uint8)

@@ -3,6 +3,11 @@
 Only the time column, identity columns, the feature allow-list and the masks are read, so label
 columns that files from other tools may carry can never reach a score. Any defect stops with a
 `TelemetryError` naming the file, the 1-based data row and the column.
+
+Rates: any constant rate is accepted (replay resamples causally to the model's rate), and so is
+jitter. A sampling interval more than `MAX_RATE_CHANGE` times longer or shorter than the run's
+median interval (a long gap, or a switch to a very different rate) is refused: windows and causal
+baselines cut across it would mix time scales silently.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import polars as pl
 
 from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 
-__all__ = ["Telemetry", "TelemetryError", "read_telemetry"]
+__all__ = ["MAX_RATE_CHANGE", "Telemetry", "TelemetryError", "read_telemetry"]
+
+#: Largest accepted ratio between one sampling interval and the run's median interval.
+MAX_RATE_CHANGE = 10.0
 
 
 class TelemetryError(ValueError):
@@ -47,15 +55,16 @@ def read_telemetry(path: Path) -> Telemetry:
 
     Missing mask columns are a documented fallback: every sample counts as fresh
     (`masks_present` False). Missing feature or time columns, non-numeric or non-finite cells,
-    masks other than 0/1 and timestamps that do not strictly increase are errors.
+    masks other than 0/1, timestamps that do not strictly increase and sampling intervals more
+    than MAX_RATE_CHANGE times off the median are errors.
     """
     path = Path(path)
     if not path.is_file():
         raise TelemetryError(f"{path}: no such telemetry file")
     try:
         header = pl.read_csv(path, n_rows=0).columns
-    except (pl.exceptions.NoDataError, pl.exceptions.ComputeError) as exc:
-        raise TelemetryError(f"{path}: not a readable CSV ({exc})") from None
+    except pl.exceptions.PolarsError as exc:
+        raise TelemetryError(f"{path}: not a readable CSV ({_first_line(exc)})") from None
     required = ("t_sim_s",) + FEATURE_COLUMNS
     missing = [c for c in required if c not in header]
     if missing:
@@ -71,7 +80,7 @@ def read_telemetry(path: Path) -> Telemetry:
             infer_schema_length=0,  # read as text; conversion below reports the offending cell
         )
     except pl.exceptions.PolarsError as exc:
-        raise TelemetryError(f"{path}: not a readable CSV ({exc})") from None
+        raise TelemetryError(f"{path}: not a readable CSV ({_first_line(exc)})") from None
     if df.height == 0:
         raise TelemetryError(f"{path}: no samples")
     df = df.with_columns(
@@ -105,6 +114,7 @@ def read_telemetry(path: Path) -> Telemetry:
         row = int(np.flatnonzero(step <= 0)[0]) + 2
         kind = "duplicated" if step[row - 2] == 0 else "out-of-order"
         raise TelemetryError(f"{path}: row {row}, column 't_sim_s': {kind} timestamp {t[row - 1]}")
+    _check_rate(path, step)
     if masks_present:
         mk = np.column_stack([df.get_column(f"__{c}").to_numpy() for c in MASK_COLUMNS])
         bad_mask = ~np.isin(mk, (0.0, 1.0))
@@ -120,3 +130,24 @@ def read_telemetry(path: Path) -> Telemetry:
     run_id = str(df.get_column("run_id")[0]) if "run_id" in df.columns else path.parent.name
     binary_id = str(df.get_column("binary_id")[0]) if "binary_id" in df.columns else ""
     return Telemetry(path, run_id, binary_id, t, feats, masks, masks_present)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_rate(path: Path, step: np.ndarray) -> None:
+    """Refuse an interval more than MAX_RATE_CHANGE times off the median (step > 0, (T-1,))."""
+    if step.size == 0:
+        return
+    median = float(np.median(step))
+    ratio = np.maximum(step / median, median / step)  # (T-1,)
+    bad = ratio > MAX_RATE_CHANGE
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise TelemetryError(
+            f"{path}: row {i + 2}, column 't_sim_s': sampling interval {step[i]:g} s is "
+            f"{ratio[i]:.0f}x off the run's median {median:g} s (a gap or rate change beyond "
+            f"{MAX_RATE_CHANGE:g}x; batch tools refuse it)"
+        )

@@ -1,0 +1,380 @@
+"""Evaluate a split: thresholds and hysteresis chosen on validation runs only, frozen, scored on test.
+
+For every detector (the full fusion and the baselines of `stream.baselines`), identically:
+
+1. the decision config is searched on the split's VALIDATION runs: a grid over on threshold
+   (quantiles of the detector's validation scores, so every score scale gets a fair grid), off
+   threshold, minimum duration, merge gap and backdate; objective: best event F1 with false alarms
+   per hour <= `far_target`, ties to lower FAR/h, then to the earlier grid point; when no config
+   meets the target, the lowest FAR/h (ties to higher F1) is taken and `far_target_met` is False;
+2. the config is frozen and applied to the TEST runs' recorded scores (offline decisions equal the
+   runtime's decision stage exactly), giving the interval report with bootstrap 95 % CIs over runs;
+3. window-level PR-AUC, ROC-AUC and ECE on test, against y_soft >= 0.5 (y_soft: the fraction of
+   the window's span covered by truth, with the manifest's window length).
+
+Test labels are read only after every choice is frozen. Scores are recorded once with the
+runtime's online adaptation on; its drift detector uses the manifest's off threshold (it is a
+runtime setting, not part of the search).
+
+`evaluate_splits` replays the union of the requested splits' val and test runs once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stream.baselines import DESCRIPTIONS, DETECTORS, expert_scores, feature_limits, hst_scores
+from stream.decide import DecisionConfig
+from stream.eval_logs import RunLog, collect_logs, overlap_fraction, train_features
+from stream.metrics import IntervalReport, RunIntervals, bootstrap_ci, score_runs
+from stream.offline_decide import OfflineIntervals, chains, decide_offline, finish
+from stream.onnx_session import ModelSet
+from stream.window_metrics import score_windows
+
+__all__ = [
+    "ALL_SPLITS",
+    "SplitSpec",
+    "DecisionGrid",
+    "Part",
+    "Choice",
+    "read_split",
+    "available_splits",
+    "build_part",
+    "choose_decision",
+    "apply_decision",
+    "evaluate_detector",
+    "evaluate_splits",
+]
+
+ALL_SPLITS = (
+    "random",
+    "unseen_workload",
+    "unseen_trojan",
+    "unseen_regime",
+    "binary_disjoint",
+    "contaminated_warmup",
+)
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, advance, total)
+
+
+class SplitSpec(BaseModel):
+    """splits/<name>.json (DESIGN.md 3.3), read strictly: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    train: list[str] = Field(min_length=1)
+    val: list[str] = Field(min_length=1)
+    test: list[str] = Field(min_length=1)
+    seed: int
+    rule: str
+
+
+def available_splits(data: Path) -> list[str]:
+    """Split names with a manifest under data/splits, canonical ones first."""
+    names = sorted(p.stem for p in (Path(data) / "splits").glob("*.json"))
+    return [n for n in ALL_SPLITS if n in names] + [n for n in names if n not in ALL_SPLITS]
+
+
+def read_split(data: Path, name: str) -> SplitSpec:
+    """Read data/splits/<name>.json; an unknown name or a malformed file raises ValueError."""
+    path = Path(data) / "splits" / f"{name}.json"
+    if not path.is_file():
+        known = available_splits(data)
+        raise ValueError(
+            f"The 'split' parameter of evaluate must be one of {known or '(none found)'} "
+            f"or 'all'. Got {name!r} instead (no {path})."
+        )
+    try:
+        spec = SplitSpec.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as exc:
+        raise ValueError(f"{path}: invalid split manifest ({str(exc).splitlines()[0]}).") from None
+    overlap = (set(spec.val) | set(spec.train)) & set(spec.test) or set(spec.train) & set(spec.val)
+    if overlap:
+        raise ValueError(f"{path}: run {sorted(overlap)[0]!r} is in two parts of the split.")
+    return spec
+
+
+@dataclass(frozen=True)
+class DecisionGrid:
+    """The validation search space; on thresholds are quantiles of validation scores."""
+
+    on_quantiles: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+    off_ratios: tuple[float, ...] = (1.0, 0.7, 0.4)  # off = med + r (on - med)
+    min_durations_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    merge_gaps_s: tuple[float, ...] = (0.0, 2.0, 5.0, 10.0)
+    backdates_s: tuple[float, ...] = (0.0, 2.5, 5.0, 7.5)
+
+
+@dataclass(frozen=True)
+class Part:
+    """The val or test runs of a split, windows concatenated (sorted by run, then time)."""
+
+    run_ids: tuple[str, ...]
+    run: np.ndarray  # (N,) run index
+    t_end_s: np.ndarray  # (N,)
+    y_soft: np.ndarray  # (N,)
+    scores: dict[str, np.ndarray]  # detector -> (N,) in [0, 1]
+    truth: tuple[np.ndarray, ...]  # per run (k, 2)
+    span: tuple[tuple[float, float], ...]  # per run scored [start, end)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The frozen decision config of one detector and how it did on validation."""
+
+    config: DecisionConfig
+    val: IntervalReport
+    far_target_met: bool
+    n_candidates: int
+
+
+def build_part(
+    logs: Mapping[str, RunLog],
+    run_ids: Sequence[str],
+    limits: np.ndarray,
+    window_s: float,
+    hz: float,
+    seed: int = 0,
+) -> Part:
+    """Concatenate the runs' windows and compute every detector's score for them."""
+    ids = sorted(run_ids)
+    scores: dict[str, list[np.ndarray]] = {d: [] for d in DETECTORS}
+    run, t, ys, truth, span = [], [], [], [], []
+    for k, rid in enumerate(ids):
+        log = logs[rid]
+        n = log.t_end_s.size
+        run.append(np.full(n, k, np.int64))
+        t.append(log.t_end_s)
+        dt = 1.0 / hz
+        ys.append(overlap_fraction(log.t_end_s + dt - window_s, log.t_end_s + dt, log.truth))
+        truth.append(log.truth)
+        span.append((log.scored_start_s, log.scored_end_s))
+        scores["zscore_power"].append(log.zscore)
+        scores["halfspacetrees"].append(hst_scores(log.feats, limits, rid, seed=seed))
+        for name, s in expert_scores(log.ctx, log.fused).items():
+            scores[name].append(s)
+    cat = lambda xs, dtype=np.float64: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)  # noqa: E731
+    return Part(
+        run_ids=tuple(ids),
+        run=cat(run, np.int64),
+        t_end_s=cat(t),
+        y_soft=cat(ys),
+        scores={d: cat(v) for d, v in scores.items()},
+        truth=tuple(truth),
+        span=tuple(span),
+    )
+
+
+def _intervals(part: Part, o: OfflineIntervals) -> list[RunIntervals]:
+    cuts = np.searchsorted(o.run, np.arange(1, len(part.run_ids)))
+    starts, ends, emits = np.split(o.start, cuts), np.split(o.end, cuts), np.split(o.emit, cuts)
+    return [
+        RunIntervals(
+            run_id=rid,
+            truth=part.truth[k],
+            pred=np.stack([starts[k], ends[k]], axis=1),
+            pred_emit_s=emits[k],
+            scored_start_s=part.span[k][0],
+            scored_end_s=part.span[k][1],
+        )
+        for k, rid in enumerate(part.run_ids)
+    ]
+
+
+def apply_decision(part: Part, detector: str, cfg: DecisionConfig) -> list[RunIntervals]:
+    """Decide `detector`'s recorded scores with `cfg`; intervals and spans per run."""
+    return _intervals(part, decide_offline(part.t_end_s, part.scores[detector], part.run, cfg))
+
+
+def _better(a: IntervalReport, b: IntervalReport | None, target: float) -> bool:
+    """Is report `a` preferred to `b` under the objective (see module docstring)?"""
+    if b is None:
+        return True
+    fa, fb = a.far_per_hour or 0.0, b.far_per_hour or 0.0
+    ok_a, ok_b = fa <= target + 1e-12, fb <= target + 1e-12
+    if ok_a != ok_b:
+        return ok_a
+    if ok_a:
+        return (a.event_f1, -fa) > (b.event_f1, -fb)
+    return (-fa, a.event_f1) > (-fb, b.event_f1)
+
+
+def choose_decision(
+    val: Part,
+    detector: str,
+    *,
+    far_target: float,
+    stride_s: float,
+    grid: DecisionGrid | None = None,
+) -> Choice:
+    """Search the grid on validation runs only and return the frozen config (module docstring)."""
+    if not far_target >= 0:
+        raise ValueError(
+            f"The 'far_target' parameter of choose_decision must be >= 0. Got {far_target!r} instead."
+        )
+    grid = grid or DecisionGrid()
+    s = val.scores[detector]
+    med = float(np.median(s)) if s.size else 0.5
+    ons = np.unique(np.quantile(s, grid.on_quantiles)) if s.size else np.array([0.5])
+    best: tuple[DecisionConfig, IntervalReport] | None = None
+    n = 0
+    for on in ons.tolist():
+        offs = sorted({min(on, max(0.0, med + r * (on - med))) for r in grid.off_ratios}, reverse=True)
+        for off in offs:
+            for gap in grid.merge_gaps_s:
+                c = chains(val.t_end_s, s, val.run, on, off, gap, stride_s)
+                for m in grid.min_durations_s:
+                    for b in grid.backdates_s:
+                        rep = score_runs(_intervals(val, finish(c, m, b, stride_s)))
+                        n += 1
+                        if _better(rep, None if best is None else best[1], far_target):
+                            cfg = DecisionConfig(on, off, m, gap, b, stride_s)
+                            best = (cfg, rep)
+    assert best is not None
+    met = (best[1].far_per_hour or 0.0) <= far_target + 1e-12
+    return Choice(best[0], best[1], met, n)
+
+
+def evaluate_detector(
+    val: Part,
+    test: Part,
+    detector: str,
+    *,
+    far_target: float,
+    stride_s: float,
+    grid: DecisionGrid | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Choose on val, freeze, score test: the detector's entry of report.json."""
+    choice = choose_decision(val, detector, far_target=far_target, stride_s=stride_s, grid=grid)
+    runs = apply_decision(test, detector, choice.config)  # test truth is read from here on
+    rep = score_runs(runs)
+    ci = bootstrap_ci(runs, n_resamples=n_resamples, seed=seed)
+    win = score_windows(
+        test.y_soft, test.scores[detector], np.asarray(test.run_ids)[test.run], n_resamples, seed
+    )
+    return {
+        "description": DESCRIPTIONS[detector],
+        "decision": asdict(choice.config),
+        "far_target_met_on_val": choice.far_target_met,
+        "n_candidates": choice.n_candidates,
+        "val": choice.val.to_dict(),
+        "test": rep.to_dict(),
+        "test_ci95": {k: None if v is None else list(v) for k, v in ci.items()},
+        "window": win.to_dict(),
+    }
+
+
+@dataclass
+class SplitResult:
+    """Everything report writers need for one split."""
+
+    split: SplitSpec
+    report: dict[str, object]
+    test: Part
+    logs: dict[str, RunLog] = field(repr=False)
+
+
+def _run_dirs(data: Path, ids: Sequence[str]) -> list[Path]:
+    dirs = [Path(data) / "runs" / r for r in ids]
+    missing = [d for d in dirs if not d.is_dir()]
+    if missing:
+        raise ValueError(f"{missing[0]}: no such run directory (named by a split manifest).")
+    return dirs
+
+
+def evaluate_splits(
+    data: Path,
+    names: Sequence[str],
+    models: ModelSet,
+    *,
+    binaries: Mapping[str, Path] | None = None,
+    far_target: float = 2.0,
+    grid: DecisionGrid | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> list[SplitResult]:
+    """Evaluate each named split; the union of their val and test runs is replayed once."""
+    if not far_target >= 0:
+        raise ValueError(
+            f"The 'far_target' parameter of evaluate_splits must be >= 0. Got {far_target!r} instead."
+        )
+    specs = [read_split(data, n) for n in names]
+    m = models.manifest
+    start = time.perf_counter()
+    replay_ids = sorted({r for s in specs for r in (*s.val, *s.test)})
+    train_ids = sorted({r for s in specs for r in s.train})
+
+    def tick(stage: str, total: int) -> Callable[[int], None] | None:
+        return None if progress is None else (lambda k: progress(stage, k, total))
+
+    if progress is not None:
+        progress("replay val+test runs", 0, len(replay_ids))
+    logs, provider = collect_logs(
+        _run_dirs(data, replay_ids),
+        models,
+        binaries=binaries,
+        progress=tick("replay val+test runs", len(replay_ids)),
+    )
+    t_replay = time.perf_counter() - start
+    if progress is not None:
+        progress("read training runs (baseline scaling)", 0, len(train_ids))
+    train = train_features(
+        _run_dirs(data, train_ids), m.hz, m.stride, tick("read training runs (baseline scaling)", len(train_ids))
+    )
+    out = []
+    for spec in specs:
+        t0 = time.perf_counter()
+        limits = feature_limits([train[r] for r in spec.train])
+        val = build_part(logs, spec.val, limits, m.window_s, m.hz, seed)
+        test = build_part(logs, spec.test, limits, m.window_s, m.hz, seed)
+        detectors = {}
+        for det in DETECTORS:
+            detectors[det] = evaluate_detector(
+                val,
+                test,
+                det,
+                far_target=far_target,
+                stride_s=m.stride_s,
+                grid=grid,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            if progress is not None:
+                progress(f"{spec.name}: choose on val, score test", 1, len(DETECTORS))
+        report = {
+            "split": spec.name,
+            "rule": spec.rule,
+            "data": str(data),
+            "n_runs": {"val": len(spec.val), "test": len(spec.test)},
+            "far_target_per_hour": far_target,
+            "selection": "decision config chosen on validation runs only, frozen for test",
+            "grid": asdict(grid or DecisionGrid()),
+            "n_resamples": n_resamples,
+            "seed": seed,
+            "provider": provider,
+            "models": {
+                "split": m.training.split,
+                "sha256": {k: v.sha256 for k, v in m.files.items()},
+                "window_s": m.window_s,
+                "stride_s": m.stride_s,
+            },
+            "detectors": detectors,
+            "timing_s": {
+                "replay_all_requested_splits": round(t_replay, 2),
+                "choose_and_score": round(time.perf_counter() - t0, 2),
+            },
+        }
+        out.append(SplitResult(spec, report, test, {r: logs[r] for r in spec.test}))
+    return out
