@@ -595,5 +595,167 @@ def inspect_binary_cmd(file: Path, as_json: bool, models: Path, timeout: float) 
     click.echo(json.dumps(result.to_dict()) if as_json else format_inspection(result))
 
 
+def _fleet_source(devices: int, duration: float, seed: int, hz: float):
+    """Device ids and a chunk source `step(n) -> {column: (D, n)}` of a simulated fleet."""
+    from simulator.benchmark import PRESETS, plan_runs
+    from simulator.corpus import load_corpus
+    from simulator.fleet import Fleet
+    from simulator.writer import as_recorded
+
+    cfg = PRESETS["fusionbench-v2"].model_copy(
+        update={"n_runs": devices, "short_s": (duration, duration), "long_s": (duration, duration),
+                "hz": hz, "seed": seed}
+    )
+    specs = plan_runs(cfg, load_corpus())
+    sim = Fleet(specs)
+    return [s.run_id for s in specs], lambda n: as_recorded(sim.step(n))
+
+
+def _fleet_publish(servers: str, topic: str, devices: int, duration: float, seed: int,
+                   speed: str, models: Path) -> dict:
+    from stream.kafka_io import TelemetryPublisher, publish_fleet
+    from stream.manifest import load_manifest
+
+    hz = load_manifest(models).hz
+    ids, step = _fleet_source(devices, duration, seed, hz)
+    pub = TelemetryPublisher(servers, topic)
+    return publish_fleet(step, ids, pub, duration_s=duration, hz=hz, speed=_speed(speed))
+
+
+@main.group()
+def fleet() -> None:
+    """Fleet detection over Kafka: publish telemetry, run consumer-group detector workers.
+
+    --bootstrap-servers mock starts librdkafka's built-in mock cluster (no broker needed)."""
+
+
+_servers = click.option("--bootstrap-servers", required=True,
+                        help="Kafka bootstrap servers HOST:PORT[,...], or 'mock'.")
+_topic = click.option("--topic", default="fleet.telemetry", show_default=True,
+                      help="Telemetry topic.")
+_fleet_models = click.option("--models", type=click.Path(path_type=Path), default=MODELS,
+                             show_default=True, help="Model directory (its sample rate is used).")
+
+
+@fleet.command("produce")
+@_servers
+@_topic
+@click.option("--devices", type=int, default=8, show_default=True, callback=_check_positive)
+@click.option("--duration", type=float, default=120.0, show_default=True, callback=_check_positive,
+              help="Seconds of telemetry per device (1 s of samples per message).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulation seed.")
+@click.option("--speed", default="max", show_default=True,
+              help="1 = real time, 10 = ten times faster, max = as fast as possible.")
+@_fleet_models
+def fleet_produce(bootstrap_servers: str, topic: str, devices: int, duration: float, seed: int,
+                  speed: str, models: Path) -> None:
+    """Publish simulated fleet telemetry, keyed by device id. With 'mock', the cluster stays up
+    after publishing (until Ctrl-C) so that workers can join it at the printed address."""
+    import json
+    import time
+
+    from stream.kafka_io import resolve_bootstrap
+
+    servers, cluster = resolve_bootstrap(bootstrap_servers)
+    if cluster is not None:
+        click.echo(f"mock cluster at {servers}", err=True)
+    click.echo(json.dumps(_fleet_publish(servers, topic, devices, duration, seed, speed, models)))
+    if cluster is not None:
+        click.echo(f"holding the mock cluster at {servers}; Ctrl-C to stop", err=True)
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            cluster.close()
+
+
+@fleet.command("detect")
+@_servers
+@click.option("--group", default="fusionstream", show_default=True, help="Consumer group id.")
+@_topic
+@click.option("--out-topic", default="fleet.detections", show_default=True,
+              help="Detections topic (JSON objects with a deterministic detection_id).")
+@_fleet_models
+@click.option("--commit-every", type=float, default=2.0, show_default=True,
+              callback=_check_positive, help="Seconds between checkpoints (state + commit).")
+@click.option("--idle-exit", type=float, default=None, callback=_check_positive,
+              help="End of stream after S seconds without data: close intervals and exit.")
+@click.option("--session-timeout", type=float, default=10.0, show_default=True,
+              callback=_check_positive,
+              help="Seconds without heartbeat before the group moves this worker's partitions.")
+@click.option("--events", type=click.Path(path_type=Path), default=None,
+              help="Append worker events (assignments, commits, scored windows) as JSON Lines.")
+@click.option("--devices", type=int, default=8, show_default=True, callback=_check_positive,
+              help="With 'mock': simulated devices published into the mock cluster first.")
+@click.option("--duration", type=float, default=120.0, show_default=True,
+              callback=_check_positive, help="With 'mock': seconds of telemetry per device.")
+def fleet_detect(bootstrap_servers: str, group: str, topic: str, out_topic: str, models: Path,
+                 commit_every: float, idle_exit, session_timeout: float, events, devices: int,
+                 duration: float) -> None:
+    """Run one detector worker of consumer group GROUP until Ctrl-C (state handed over) or
+    --idle-exit; prints detections as JSON Lines and the worker's stats at the end."""
+    import json
+    import signal
+
+    from stream.fleet_worker import FleetWorker, WorkerConfig, open_events
+    from stream.kafka_io import resolve_bootstrap
+
+    servers, cluster = resolve_bootstrap(bootstrap_servers)
+    if cluster is not None:
+        click.echo(f"mock cluster at {servers}; publishing {devices} devices x {duration:g} s",
+                   err=True)
+        _fleet_publish(servers, topic, devices, duration, 0, "max", models)
+        idle_exit = idle_exit or 5.0
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    cfg = WorkerConfig(servers, group, topic, out_topic, commit_every_s=commit_every,
+                       idle_exit_s=idle_exit, session_timeout_ms=int(session_timeout * 1000))
+    worker = FleetWorker(_load_models(models, "cpu"), cfg, events=open_events(events),
+                         on_detection=lambda r: click.echo(json.dumps(r)))
+    try:
+        stats = worker.run(stop=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        stats = worker.stats
+    click.echo(json.dumps({"stats": stats.to_dict()}), err=True)
+
+
+@main.command()
+@click.option("--split", required=True, help="Split name (data/splits/NAME.json) or 'all'.")
+@click.option("--data", type=click.Path(path_type=Path), default=DATA_ROOT, show_default=True,
+              help="Benchmark root.")
+@click.option("--models", type=click.Path(path_type=Path), default=MODELS, show_default=True,
+              help="Model directory.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report directory (default reports/<split>; for 'all', reports/).")
+@click.option("--far-target", type=float, default=2.0, show_default=True,
+              help="False alarms per hour allowed when choosing thresholds on validation.")
+def evaluate(split: str, data: Path, models: Path, out, far_target: float) -> None:
+    """Choose thresholds on a split's validation runs, freeze them, and report on its test runs."""
+    from rich.progress import Progress
+
+    from stream.binaries import read_binary_index
+    from stream.eval_report import evaluate_to_dir
+    from stream.evaluate import read_split
+
+    if far_target < 0:
+        raise click.UsageError(_template("evaluate", "--far-target", ">= 0", far_target))
+    if split != "all":
+        read_split(data, split)  # an unknown split fails here, before models load
+    loaded = _load_models(models)
+    tasks: dict[str, object] = {}
+    with Progress(transient=False) as bar:
+
+        def progress(stage: str, advance: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.advance(tasks[stage], advance)
+
+        _, written = evaluate_to_dir(data, split, loaded, out, far_target=far_target,
+                                     binaries=read_binary_index(data / "binaries" / "binaries.csv"),
+                                     progress=progress)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

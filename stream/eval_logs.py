@@ -80,7 +80,9 @@ def collect_logs(
 ) -> tuple[dict[str, RunLog], str]:
     """Replay `run_dirs` (chunks of `chunk` runs) and return logs by run id, and the provider."""
     if chunk < 1:
-        raise ValueError(f"The 'chunk' parameter of collect_logs must be >= 1. Got {chunk!r} instead.")
+        raise ValueError(
+            f"The 'chunk' parameter of collect_logs must be >= 1. Got {chunk!r} instead."
+        )
     stride = models.manifest.stride
     logs: dict[str, RunLog] = {}
     provider = "n/a"

@@ -297,7 +297,9 @@ def publish_fleet(
                 f"The '{name}' parameter of publish_fleet must be > 0. Got {value!r} instead."
             )
     if speed is not None and not speed > 0:
-        raise ValueError(f"The 'speed' parameter of publish_fleet must be > 0. Got {speed!r} instead.")
+        raise ValueError(
+            f"The 'speed' parameter of publish_fleet must be > 0. Got {speed!r} instead."
+        )
     chunk = max(1, int(round(message_s * hz)))
     total = int(round(duration_s * hz))
     done = 0

@@ -93,7 +93,9 @@ def chains(
     )
 
 
-def finish(c: Chains, min_duration_s: float, backdate_s: float, stride_s: float) -> OfflineIntervals:
+def finish(
+    c: Chains, min_duration_s: float, backdate_s: float, stride_s: float
+) -> OfflineIntervals:
     """Raise (or discard) each chain's interval and backdate it."""
     lasted = c.keep_t - c.t_first[c.keep_interval] + stride_s  # (J,)
     ok = lasted >= min_duration_s - _EPS

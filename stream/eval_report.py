@@ -1,0 +1,318 @@
+"""Write an evaluation: report.json, report.md and PNG plots per split, and the cross-split table.
+
+report.json keys: split, rule, data, n_runs, far_target_per_hour, selection, grid, n_resamples,
+seed, provider, models, model_train_overlap, detectors (per detector: description, decision,
+far_target_met_on_val, n_candidates, val, test, test_ci95, window), far_vs_ttd, timing_s, plots.
+
+Plots (matplotlib, Agg): per-run timelines of a few test runs (total power, fused score with the
+frozen thresholds, truth and predicted intervals), the window-level PR curve and reliability
+diagram on test, and a FAR-vs-TTD curve of the full system swept over the on threshold ON TEST
+after freezing: a descriptive curve only, never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from stream.baselines import DETECTORS
+from stream.decide import DecisionConfig
+from stream.evaluate import Part, SplitResult, apply_decision
+from stream.metrics import score_runs
+from stream.offline_decide import decide_offline
+
+__all__ = ["far_vs_ttd", "write_report", "results_table", "format_split_md"]
+
+_PLOT_DETECTORS = ("fusion", "dynamic_only", "product_of_experts", "halfspacetrees", "zscore_power")
+
+
+def far_vs_ttd(test: Part, cfg: DecisionConfig, n: int = 25) -> list[dict[str, float | None]]:
+    """Descriptive sweep of the fusion on threshold on test, other settings frozen."""
+    s = test.scores["fusion"]
+    if s.size == 0:
+        return []
+    ons = np.unique(np.quantile(s, np.linspace(0.5, 0.999, n)))
+    out = []
+    for on in ons.tolist():
+        c = replace(cfg, on_threshold=on, off_threshold=min(cfg.off_threshold, on))
+        rep = score_runs(apply_decision(test, "fusion", c))
+        out.append(
+            {
+                "on_threshold": on,
+                "far_per_hour": rep.far_per_hour,
+                "ttd_median_s": rep.ttd_median_s,
+                "event_f1": rep.event_f1,
+                "miss_rate": rep.miss_rate,
+            }
+        )
+    return out
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _timelines(result: SplitResult, path: Path, n_runs: int = 4) -> None:
+    plt = _plt()
+    test, cfg = result.test, result.report["detectors"]["fusion"]["decision"]
+    with_truth = [k for k, tr in enumerate(test.truth) if len(tr)]
+    picks = (with_truth + [k for k in range(len(test.run_ids)) if k not in with_truth])[:n_runs]
+    fig, axes = plt.subplots(len(picks), 1, figsize=(11, 2.6 * max(len(picks), 1)), squeeze=False)
+    det = decide_offline(test.t_end_s, test.scores["fusion"], test.run, DecisionConfig(**cfg))
+    for ax, k in zip(axes[:, 0], picks, strict=False):
+        rid = test.run_ids[k]
+        log = result.logs[rid]
+        m = test.run == k
+        for a, b in test.truth[k]:
+            ax.axvspan(a, b, color="tab:red", alpha=0.18, lw=0)
+        for a, b in zip(det.start[det.run == k], det.end[det.run == k], strict=True):
+            ax.axvspan(a, b, ymin=0.0, ymax=0.08, color="tab:blue", alpha=0.9, lw=0)
+        ax.plot(
+            test.t_end_s[m], test.scores["fusion"][m], color="tab:blue", lw=0.8, label="fused score"
+        )
+        ax.axhline(cfg["on_threshold"], color="tab:blue", ls="--", lw=0.6, label="on threshold")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("score")
+        ax2 = ax.twinx()
+        ax2.plot(log.t_sim_s, log.power_mw / 1000.0, color="0.45", lw=0.5, label="p_sys5v (W)")
+        ax2.set_ylabel("p_sys5v W")
+        ax.set_title(
+            f"{rid}: truth (red), predicted (blue bar), fused score, total power", fontsize=9
+        )
+    axes[-1, 0].set_xlabel("simulation time (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _pr_curve(test: Part, path: Path) -> None:
+    plt = _plt()
+    y = test.y_soft >= 0.5
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for name in _PLOT_DETECTORS:
+        s = test.scores[name]
+        order = np.argsort(-s, kind="stable")
+        tp = np.cumsum(y[order])
+        if y.sum() == 0:
+            continue
+        prec = tp / np.arange(1, s.size + 1)
+        ax.plot(tp / y.sum(), prec, lw=1, label=name)
+    ax.set_xlabel("recall (windows, y_soft >= 0.5)")
+    ax.set_ylabel("precision")
+    ax.set_title("Window-level PR curve, test runs")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _reliability(test: Part, path: Path, n_bins: int = 15) -> None:
+    plt = _plt()
+    y = (test.y_soft >= 0.5).astype(float)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
+    for name in ("fusion", "dynamic_only", "product_of_experts"):
+        p = test.scores[name]
+        b = np.minimum((p * n_bins).astype(int), n_bins - 1)
+        cnt = np.bincount(b, minlength=n_bins)
+        has = cnt > 0
+        ax.plot(
+            (np.bincount(b, p, n_bins)[has] / cnt[has]),
+            (np.bincount(b, y, n_bins)[has] / cnt[has]),
+            marker="o",
+            ms=3,
+            lw=1,
+            label=name,
+        )
+    ax.set_xlabel("mean predicted probability (15 bins)")
+    ax.set_ylabel("fraction of windows with y_soft >= 0.5")
+    ax.set_title("Reliability diagram, test runs")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _far_ttd_plot(curve: list[dict], chosen: dict, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    pts = [(c["far_per_hour"], c["ttd_median_s"]) for c in curve if c["ttd_median_s"] is not None]
+    if pts:
+        far, ttd = zip(*pts, strict=True)
+        ax.plot(far, ttd, marker=".", lw=1, label="fusion, on threshold swept on test")
+    te = chosen["test"]
+    if te["ttd_median_s"] is not None and te["far_per_hour"] is not None:
+        ax.plot(te["far_per_hour"], te["ttd_median_s"], "r*", ms=11, label="frozen (chosen on val)")
+    ax.set_xlabel("false alarms per benign hour")
+    ax.set_ylabel("median time to detect (s)")
+    ax.set_title("FAR vs TTD (DESCRIPTIVE: swept on test after freezing)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _f(v: object, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _ci(entry: dict, key: str) -> str:
+    ci = entry["test_ci95"].get(key)
+    return "" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _row(split: str, name: str, e: dict) -> str:
+    t = e["test"]
+    return (
+        f"| {split} | {name} | {_f(t['event_f1'], 2)}{_ci(e, 'event_f1')} | "
+        f"{_f(t['far_per_hour'], 2)} | {_f(t['ttd_median_s'], 1)} / {_f(t['ttd_p90_s'], 1)} | "
+        f"{_f(t['miss_rate'], 2)} | {_f(e['window']['pr_auc'], 2)} | "
+        f"{'yes' if e['far_target_met_on_val'] else 'NO'} |"
+    )
+
+
+_HEADER = (
+    "| split | detector | event F1 [95% CI] | FAR/h | TTD p50 / p90 (s) | miss rate | "
+    "window PR-AUC | val met FAR target |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def results_table(reports: Sequence[dict]) -> str:
+    """Markdown table over splits: test metrics of every detector, thresholds from validation."""
+    lines = [_HEADER]
+    for r in reports:
+        for name in DETECTORS:
+            lines.append(_row(r["split"], name, r["detectors"][name]))
+    return "\n".join(lines)
+
+
+def format_split_md(report: dict) -> str:
+    """report.md of one split."""
+    d = report["detectors"]
+    lines = [
+        f"# Evaluation: split `{report['split']}`",
+        "",
+        f"Rule: {report['rule']}. Runs: {report['n_runs']['val']} validation, "
+        f"{report['n_runs']['test']} test. Provider: {report['provider']}.",
+        "",
+        f"Decision configs (thresholds, hysteresis, backdate) were chosen on the **validation runs "
+        f"only** (best event F1 with FAR/h <= {report['far_target_per_hour']:g}), then frozen and "
+        f"applied to the test runs. 95 % CIs: bootstrap over test runs "
+        f"({report['n_resamples']} resamples, seed {report['seed']}).",
+        "",
+    ]
+    ov = report.get("model_train_overlap")
+    if ov:
+        lines += [f"**Caution:** {ov}", ""]
+    lines += ["## Test results", "", _HEADER]
+    lines += [_row(report["split"], name, d[name]) for name in DETECTORS]
+    lines += [
+        "",
+        "## Frozen decision configs (chosen on validation)",
+        "",
+        "| detector | on | off | min dur (s) | merge gap (s) | backdate (s) | val F1 | val FAR/h |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in DETECTORS:
+        c, v = d[name]["decision"], d[name]["val"]
+        lines.append(
+            f"| {name} | {c['on_threshold']:.4f} | {c['off_threshold']:.4f} | "
+            f"{c['min_duration_s']:g} | {c['merge_gap_s']:g} | {c['backdate_s']:g} | "
+            f"{_f(v['event_f1'], 3)} | {_f(v['far_per_hour'], 2)} |"
+        )
+    lines += [
+        "",
+        "## Window level (test, y_soft >= 0.5)",
+        "",
+        "| detector | PR-AUC | ROC-AUC | ECE | windows | positives |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in DETECTORS:
+        w = d[name]["window"]
+        lines.append(
+            f"| {name} | {_f(w['pr_auc'])} | {_f(w['roc_auc'])} | {_f(w['ece'])} | "
+            f"{w['n_windows']} | {w['n_positive']} |"
+        )
+    lines += [
+        "",
+        "ECE is meaningful for the probability scores only (experts, gates, fusion); the z-score "
+        "and HalfSpaceTrees scores are monotone anomaly scores.",
+        "",
+        "## Plots",
+        "",
+    ]
+    lines += [f"![{p}]({p})" for p in report["plots"]]
+    lines += [
+        "",
+        "`far_vs_ttd.png` sweeps the fusion on threshold **on test after freezing**: a descriptive "
+        "trade-off curve, never used to choose anything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(result: SplitResult, out_dir: Path) -> dict:
+    """Write report.json, report.md and the PNG plots of one split into out_dir; return the report."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = dict(result.report)
+    cfg = DecisionConfig(**report["detectors"]["fusion"]["decision"])
+    curve = far_vs_ttd(result.test, cfg)
+    report["far_vs_ttd"] = {"descriptive_only_swept_on_test_after_freezing": True, "points": curve}
+    plots = ["timelines.png", "pr_curve.png", "reliability.png", "far_vs_ttd.png"]
+    result.report = report
+    _timelines(result, out / plots[0])
+    _pr_curve(result.test, out / plots[1])
+    _reliability(result.test, out / plots[2])
+    _far_ttd_plot(curve, report["detectors"]["fusion"], out / plots[3])
+    report["plots"] = plots
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(format_split_md(report))
+    return report
+
+
+def evaluate_to_dir(
+    data: Path,
+    split: str,
+    models,
+    out: Path | None,
+    *,
+    far_target: float = 2.0,
+    binaries=None,
+    progress=None,
+) -> tuple[list[dict], list[Path]]:
+    """`cli.py evaluate`: evaluate SPLIT (or 'all') and write each split's report.
+
+    Each split goes to `out` (single split; default reports/<split>) or `out/<split>` ('all';
+    default reports/), and 'all' also writes results.md with the cross-split table.
+    """
+    from stream.evaluate import available_splits, evaluate_splits
+
+    names = available_splits(data) if split == "all" else [split]
+    if not names:
+        raise ValueError(f"{Path(data) / 'splits'}: no split manifests found.")
+    results = evaluate_splits(
+        data, names, models, binaries=binaries, far_target=far_target, progress=progress
+    )
+    root = Path("reports") if out is None else Path(out)
+    reports, written = [], []
+    for res in results:
+        target = root / res.split.name if (split == "all" or out is None) else root
+        reports.append(write_report(res, target))
+        written.append(target)
+    if split == "all":
+        table = results_table(reports)
+        (root / "results.md").write_text(
+            "# Results (test runs; decision configs chosen on validation only)\n\n" + table + "\n"
+        )
+        written.append(root / "results.md")
+    return reports, written

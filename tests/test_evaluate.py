@@ -1,0 +1,202 @@
+"""Specification of `cli.py evaluate`: val-only choices, identical baselines, report files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream.baselines import DETECTORS, zscore_power
+from stream.decide import DecisionConfig, DecisionStage
+from stream.offline_decide import decide_offline
+from stream.sources import ReplayRun
+
+MODELS = Path(__file__).resolve().parent.parent / "exported_models"
+
+REPORT_KEYS = {
+    "split",
+    "rule",
+    "n_runs",
+    "far_target_per_hour",
+    "selection",
+    "grid",
+    "n_resamples",
+    "seed",
+    "provider",
+    "models",
+    "model_train_overlap",
+    "detectors",
+    "far_vs_ttd",
+    "timing_s",
+    "plots",
+}
+DETECTOR_KEYS = {
+    "description",
+    "decision",
+    "far_target_met_on_val",
+    "val",
+    "test",
+    "test_ci95",
+    "window",
+}
+
+
+@pytest.fixture(scope="module")
+def models():
+    from stream.onnx_session import load_models
+
+    return load_models(MODELS, "cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_data, tmp_path_factory):
+    """One end-to-end `cli.py evaluate` of the tiny benchmark's random split (shared by tests)."""
+    from click.testing import CliRunner
+
+    import cli
+
+    out = tmp_path_factory.mktemp("report") / "random"
+    args = ["evaluate", "--split", "random", "--data", str(tiny_data), "--models", str(MODELS)]
+    result = CliRunner().invoke(cli.main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "report.json").read_text()), out
+
+
+# --- offline decisions are the runtime's decisions ---------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(st.sampled_from([1.0, 1.0, 2.0, 3.5]), min_size=0, max_size=40),
+    scores=st.lists(st.integers(0, 10), min_size=40, max_size=40),
+    on=st.sampled_from([0.3, 0.5, 0.8]),
+    off_frac=st.sampled_from([0.0, 0.5, 1.0]),
+    min_dur=st.sampled_from([0.0, 1.0, 3.0]),
+    gap=st.sampled_from([0.0, 1.0, 2.5, 5.0]),
+    back=st.sampled_from([0.0, 4.0]),
+    split_at=st.integers(0, 40),
+)
+def test_offline_decisions_equal_the_decision_stage(
+    steps, scores, on, off_frac, min_dur, gap, back, split_at
+):
+    t_all = np.cumsum(steps) if steps else np.zeros(0)
+    s_all = np.asarray(scores[: t_all.size], float) / 10.0
+    run = (np.arange(t_all.size) >= split_at).astype(np.int64)  # two runs, each in time order
+    t = t_all
+    cfg = DecisionConfig(on, on * off_frac, min_dur, gap, back, 1.0)
+    stage, online = DecisionStage(2, cfg), []
+    for r in (0, 1):
+        for ti, si in zip(t[run == r], s_all[run == r], strict=True):
+            online += stage.update(np.array([r]), np.array([ti]), np.array([si]))
+    online += stage.flush()
+    got = decide_offline(t, s_all, run, cfg)
+    expected = sorted((d.device, d.t_start_s, d.t_end_s, d.t_emit_s) for d in online)
+    cols = (got.run.tolist(), got.start.tolist(), got.end.tolist(), got.emit.tolist())
+    assert sorted(zip(*cols, strict=True)) == expected
+
+
+# --- baselines ---------------------------------------------------------------------------------
+
+
+def _run_with_power(power: np.ndarray) -> ReplayRun:
+    from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
+
+    raw = np.zeros((power.size, len(FEATURE_COLUMNS)))
+    raw[:, FEATURE_COLUMNS.index("p_sys5v_mw")] = power
+    t = np.arange(power.size) / 10.0
+    return ReplayRun(
+        "r",
+        None,
+        t,
+        raw,
+        np.ones((power.size, len(MASK_COLUMNS)), np.uint8),
+        10.0,
+        power.size / 10.0,
+        np.zeros((0, 2)),
+        power.size,
+    )
+
+
+def test_zscore_baseline_is_causal_and_rises_on_a_power_step():
+    rng = np.random.default_rng(0)
+    power = 5000 + rng.normal(0, 50, 600)
+    t_end = np.arange(9, 600, 10) / 10.0
+    before = zscore_power(_run_with_power(power), t_end, 10)
+    changed = power.copy()
+    changed[400:] += 3000  # a later step must not change earlier scores
+    after = zscore_power(_run_with_power(changed), t_end, 10)
+    k = int(np.searchsorted(t_end, 39.95))
+    np.testing.assert_array_equal(before[:k], after[:k])
+    assert after[k + 1] > 0.9 > before[k + 1]
+
+
+# --- the evaluation ----------------------------------------------------------------------------
+
+
+def test_every_detector_gets_a_full_report(evaluated):
+    report, _ = evaluated
+    assert set(report["detectors"]) == set(DETECTORS)
+    for name, entry in report["detectors"].items():
+        assert set(entry) >= DETECTOR_KEYS, name
+        for key in ("event_f1", "event_precision", "event_recall", "miss_rate"):
+            assert 0.0 <= entry["test"][key] <= 1.0, (name, key)
+        assert entry["test"]["n_runs"] == report["n_runs"]["test"]
+        assert 0.0 <= entry["decision"]["off_threshold"] <= entry["decision"]["on_threshold"] <= 1.0
+
+
+def test_report_files_are_written_with_the_documented_keys(evaluated):
+    on_disk, out = evaluated
+    assert set(on_disk) >= REPORT_KEYS
+    assert on_disk["far_vs_ttd"]["descriptive_only_swept_on_test_after_freezing"] is True
+    assert "validation runs only" in (out / "report.md").read_text()
+    for plot in on_disk["plots"]:
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _rewrite_truth(data: Path, run_ids, rows: str) -> None:
+    header = "t_start_sim_s,t_end_sim_s,trojan_family,trojan_variant,strength\n"
+    for rid in run_ids:
+        (data / "runs" / rid / "intervals.csv").write_text(header + rows)
+
+
+def test_decisions_depend_on_validation_only(tiny_data, models, evaluated, tmp_path):
+    """Rewriting every test run's truth changes test scores but no chosen config."""
+    from stream.binaries import read_binary_index
+    from stream.evaluate import evaluate_splits, read_split
+
+    report, _ = evaluated
+    data = tmp_path / "fusionbench_sim"
+    shutil.copytree(tiny_data, data)
+    split = read_split(data, "random")
+    _rewrite_truth(data, split.test, "20.0,45.0,compute,x,1.0\n")
+    again = evaluate_splits(
+        data,
+        ["random"],
+        models,
+        binaries=read_binary_index(data / "binaries" / "binaries.csv"),
+        n_resamples=10,
+    )[0].report
+    for name in DETECTORS:
+        assert again["detectors"][name]["decision"] == report["detectors"][name]["decision"], name
+    assert any(again["detectors"][n]["test"] != report["detectors"][n]["test"] for n in DETECTORS)
+
+
+def test_unknown_split_is_one_line_and_non_zero(tiny_data, cli_runner):
+    import cli
+
+    result = cli_runner.invoke(cli.main, ["evaluate", "--split", "nope", "--data", str(tiny_data)])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "'split' parameter of evaluate" in result.output
+    assert "nope" in result.output
+
+
+def test_cli_evaluate_writes_the_report(evaluated):
+    report, out = evaluated
+    assert report["split"] == "random" and set(report["detectors"]) == set(DETECTORS)
+    assert (out / "report.md").is_file() and (out / "timelines.png").is_file()
