@@ -63,6 +63,15 @@ CASES = {
         ["bench", "--models", "{tmp}/none", "--duration", "1"],
         "manifest.json missing",
     ),
+    "evaluate-split": (
+        ["evaluate", "--split", "nope", "--data", "{tmp}/none"],
+        "The 'split' parameter of evaluate must be one of",
+    ),
+    "evaluate-far": (
+        ["evaluate", "--split", "random", "--far-target", "-1", "--data", "{tmp}/none"],
+        "The '--far-target' parameter of evaluate must be >= 0",
+    ),
+    "evaluate-missing-split": (["evaluate"], "Missing option '--split'"),
     "inspect-missing": (["inspect-binary", "{tmp}/nope.elf"], "does not exist"),
     "inspect-directory": (["inspect-binary", "{tmp}"], "is a directory"),
     "inspect-timeout": (
