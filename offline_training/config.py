@@ -33,7 +33,9 @@ class TrainConfig(BaseModel):
     dilations: tuple[int, ...] = (1, 2, 4)
     kernel: int = Field(default=3, ge=1)
     stats_hidden: int = Field(
-        default=16, ge=0, description="hidden width of each member's window-statistics MLP (0: none)"
+        default=16,
+        ge=0,
+        description="hidden width of each member's window-statistics MLP (0: none)",
     )
     dropout: float = Field(default=0.3, ge=0, lt=1, description="dropout in the statistics MLP")
     epochs: int = Field(
@@ -41,7 +43,7 @@ class TrainConfig(BaseModel):
     )
     patience: int = Field(default=4, ge=1)
     batch_size: int = Field(default=256, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=3e-3, gt=0)
     weight_decay: float = Field(default=1e-2, ge=0)
 
     # static expert: a bootstrap ensemble of L2-regularised logistic models (MLP when hidden > 0)
@@ -53,7 +55,11 @@ class TrainConfig(BaseModel):
     static_folds: int = Field(default=5, ge=2, description="folds for out-of-fold static scores")
 
     # fusion gate: logistic (or a tiny MLP) on FUSION_INPUTS, fitted on validation windows only
-    gate_hidden: int = Field(default=0, ge=0)
+    gate_monotone: bool = Field(
+        default=True,
+        description="3-parameter monotone gate between dynamic-only and product of experts",
+    )
+    gate_hidden: int = Field(default=0, ge=0, description="used only when gate_monotone is False")
     gate_steps: int = Field(default=400, ge=1)
     gate_lr: float = Field(default=0.02, gt=0)
     gate_weight_decay: float = Field(default=1e-3, ge=0)

@@ -285,24 +285,33 @@ class StaticEnsemble(nn.Module):
 class FusionGateNet(nn.Module):
     """A tiny gate on the fusion context (B, len(FUSION_INPUTS)) -> score (B,) in [0, 1].
 
-    hidden = 0: logistic on the transformed inputs (the default: it generalises across runs);
-    hidden > 0: one tanh layer of that width.
+    monotone (the default in training): `sigmoid(a logit(p_d) + b avail logit(p_s) + c)` with
+    a, b >= 0 (softplus): three parameters, never decreasing in either expert's probability. It
+    spans "dynamic only" (b = 0) and "product of experts" (a = b = 1, c = 0), so fitting it on
+    held-out predictions cannot do worse than choosing between them by much, and it cannot learn
+    spurious interactions from a few dozen validation runs.
 
-    Probabilities enter as clamped logits (scaled by 1/4); the static ones are zeroed when the
-    static expert is unavailable, so the runtime's placeholder (0.5, 1) carries no weight. A skip
-    term `softplus(skip) * logit(p_dynamic)` (never negative) starts the gate at "dynamic only" (the MLP's output layer
-    starts at 0), so with little validation data it learns corrections, not everything.
+    Otherwise: hidden = 0: logistic on the transformed inputs; hidden > 0: one tanh layer of that
+    width. Probabilities enter as clamped logits (scaled by 1/4); the static ones are zeroed when
+    the static expert is unavailable, so the runtime's placeholder (0.5, 1) carries no weight. A
+    skip term `softplus(skip) * logit(p_dynamic)` (never negative) starts the gate at "dynamic
+    only" (the output layer starts at 0), so with little validation data it learns corrections.
     """
 
-    def __init__(self, n_inputs: int = 8, *, hidden: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, n_inputs: int = 8, *, hidden: int = 0, monotone: bool = False, seed: int = 0
+    ) -> None:
         super().__init__()
-        self.n_inputs = n_inputs
-        self.hidden1 = nn.Linear(n_inputs, hidden) if hidden > 0 else None
-        self.out = nn.Linear(hidden if hidden > 0 else n_inputs, 1)
+        self.n_inputs, self.monotone = n_inputs, monotone
+        self.hidden1 = nn.Linear(n_inputs, hidden) if hidden > 0 and not monotone else None
+        self.out = nn.Linear(2 if monotone else (hidden if hidden > 0 else n_inputs), 1)
         if self.hidden1 is not None:
             _init_blocks(self.hidden1.weight, 1, n_inputs, seed, 0)
             _init_blocks(self.hidden1.bias, 1, n_inputs, seed, 1)
-        nn.init.zeros_(self.out.weight)
+        if monotone:  # softplus(w) = 1: start at the product of experts
+            nn.init.constant_(self.out.weight, float(np.log(np.e - 1.0)))
+        else:
+            nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.skip = nn.Parameter(torch.tensor(float(np.log(np.e - 1.0))))  # softplus -> 1
 
@@ -316,5 +325,8 @@ class FusionGateNet(nn.Module):
 
     def forward(self, ctx: torch.Tensor) -> torch.Tensor:
         t = self.transform(ctx)
+        if self.monotone:
+            z = 4.0 * t[:, [0, 2]] @ F.softplus(self.out.weight).reshape(2, 1)
+            return torch.sigmoid(z.reshape(-1) + self.out.bias)
         h = torch.tanh(self.hidden1(t)) if self.hidden1 is not None else t
         return torch.sigmoid(self.out(h).reshape(-1) + 4.0 * F.softplus(self.skip) * t[:, 0])

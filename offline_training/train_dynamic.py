@@ -4,7 +4,7 @@ Members differ by their initialisation seed and by a bootstrap of training runs 
 how often its run was drawn). Class imbalance is handled with `pos_weight = neg / pos` on the soft
 labels; the exported graph undoes the implied prior shift with `logit_offset = -log(pos_weight)`
 and then applies the temperature fitted by NLL on validation windows. Each member keeps the
-parameters of its own best validation-loss epoch (early stopping per member).
+parameters of its own best validation ROC-AUC epoch (early stopping per member).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from offline_training.calibrate import fit_temperature
 from offline_training.config import TrainConfig
 from offline_training.data import SplitData, WindowSet
 from offline_training.models import STAT_NAMES, DynamicEnsemble, member_blocks
+from stream.window_metrics import roc_auc
 
 __all__ = ["DynamicResult", "bootstrap_run_weights", "predict_logits", "train_dynamic"]
 
@@ -73,6 +74,18 @@ def _loss(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, pos_weight: torch.T
     return (bce * w).sum(0) / w.sum(0).clamp(min=1.0)
 
 
+def _member_scores(z_val: np.ndarray, y_hard: np.ndarray, val_loss: np.ndarray) -> np.ndarray:
+    """(E,) early-stopping criterion per member, lower is better: 1 - validation ROC-AUC.
+
+    The ranking is what the detector needs; the weighted validation loss kept favouring the first
+    epoch (the scale drifts while the ranking still improves), and the temperature fixes the scale
+    afterwards anyway. Falls back to the loss when validation holds a single class.
+    """
+    if y_hard.min() == y_hard.max():
+        return val_loss
+    return np.array([1.0 - roc_auc(y_hard, z_val[:, e]) for e in range(z_val.shape[1])])
+
+
 def predict_logits(
     model: DynamicEnsemble, h: torch.Tensor, s: torch.Tensor, chunk: int = 4096
 ) -> np.ndarray:
@@ -122,6 +135,7 @@ def train_dynamic(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     E = cfg.members
+    y_hard = (val.y_soft >= 0.5).astype(np.int64)
     best_loss = np.full(E, np.inf)
     best_epoch = [0] * E
     best_blocks = [b.clone() for b in member_blocks(model, E)]
@@ -148,12 +162,13 @@ def train_dynamic(
             )
             val_loss = _loss(z_val, y_val, w_val, pw).cpu().numpy()
         epochs_run = epoch
-        improved = val_loss < best_loss - 1e-6
+        score = _member_scores(z_val.cpu().numpy(), y_hard, val_loss)
+        improved = score < best_loss - 1e-6
         mask = torch.as_tensor(improved, device=device)
         for blocks, best in zip(member_blocks(model, E), best_blocks, strict=True):
             best[mask] = blocks[mask]
         for e in np.flatnonzero(improved):
-            best_loss[e], best_epoch[e] = val_loss[e], epoch
+            best_loss[e], best_epoch[e] = score[e], epoch
         stale = np.where(improved, 0, stale + 1)
         if on_epoch is not None:
             on_epoch(epoch, float(val_loss.mean()))

@@ -72,7 +72,9 @@ def build_gate_data(
 def fit_gate(ctx: np.ndarray, y_soft: np.ndarray, cfg: TrainConfig, seed: int) -> FusionGateNet:
     """Full-batch AdamW on soft-label BCE; deterministic for a seed."""
     torch.manual_seed(seed)
-    net = FusionGateNet(len(FUSION_INPUTS), hidden=cfg.gate_hidden, seed=seed)
+    net = FusionGateNet(
+        len(FUSION_INPUTS), hidden=cfg.gate_hidden, monotone=cfg.gate_monotone, seed=seed
+    )
     c = torch.as_tensor(ctx, dtype=torch.float32)
     y = torch.as_tensor(y_soft, dtype=torch.float32)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.gate_lr, weight_decay=cfg.gate_weight_decay)

@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 Reader = Callable[[Sequence[Path]], list[StaticResult]]
+#: Offline there is no latency target: a generous per-file limit keeps a loaded machine from
+#: turning readable binaries into "unavailable" (a parse takes ~25 ms when the CPU is free).
+_READ_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ class StaticTraining:
 
 def read_static_table(binaries: Binaries, reader: Reader | None = None) -> StaticTable:
     """Read every binary in isolation; a failure makes that binary unavailable, never raises."""
-    results = (reader or (lambda p: read_many(p, max_workers=2)))(list(binaries.path))
+    default = lambda p: read_many(p, max_workers=2, timeout_s=_READ_TIMEOUT_S)  # noqa: E731
+    results = (reader or default)(list(binaries.path))
     S = len(STATIC_FEATURE_NAMES)
     feats = np.zeros((len(results), S), np.float32)
     avail = np.zeros(len(results), bool)

@@ -135,7 +135,7 @@ def run_live(
                 time.sleep(due)
     emit(det.finish())
     wall = time.perf_counter() - start
-    if rss_every_s is not None:
+    if rss_every_s is not None and (not rss or rss[-1][0] < done / hz):
         rss.append((done / hz, rss_mb()))
     report = None
     if truth is not None:

@@ -139,11 +139,15 @@ def _as_float(values: object, shape: tuple[int, ...]) -> np.ndarray:
     try:
         out = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
-        flat = np.ravel(np.asarray(values, dtype=object))
-        out = np.full(flat.size, np.nan)
-        for i, v in enumerate(flat.tolist()):  # only on the rare path with non-numeric cells
+        try:
+            cells = np.asarray(values, dtype=object)
+        except (TypeError, ValueError):  # ragged nesting: nothing usable
+            return np.full(shape, np.nan)
+        flat = np.full(cells.size, np.nan)
+        for i, v in enumerate(cells.ravel().tolist()):  # only on the rare path with bad cells
             with contextlib.suppress(TypeError, ValueError, OverflowError):
-                out[i] = float(v)
+                flat[i] = float(v)
+        out = flat.reshape(cells.shape)
     if out.shape != shape:
         try:
             out = np.broadcast_to(out, shape)

@@ -211,7 +211,7 @@ def test_two_workers_score_every_window_once_and_match_single_process(telemetry,
     with MockCluster() as cluster:
         pub = TelemetryPublisher(cluster.bootstrap_servers, topic)
         _malformed(pub)
-        procs = [_worker(cluster, group, topic, p, idle_exit=3, commit_every=0.5) for p in paths]
+        procs = [_worker(cluster, group, topic, p, idle_exit=8, commit_every=0.5) for p in paths]
         _wait(lambda: _both_share(paths), 40, "both workers to own partitions")
         _publish(pub, seconds, 0.02)
         _finish(procs)
@@ -238,7 +238,7 @@ def test_a_killed_workers_devices_are_rebuilt_by_the_other(telemetry, tmp_path):
         _malformed(pub)
         victim = _worker(cluster, group, topic, paths[0], commit_every=0.3, session_timeout=3)
         survivor = _worker(
-            cluster, group, topic, paths[1], commit_every=0.3, session_timeout=3, idle_exit=5
+            cluster, group, topic, paths[1], commit_every=0.3, session_timeout=3, idle_exit=10
         )
         _wait(lambda: _both_share(paths), 40, "both workers to own partitions")
         feeder = threading.Thread(target=_publish, args=(pub, seconds, 0.1))

@@ -20,6 +20,7 @@ from offline_training.windows import load_run
 from simulator.meta import RunMeta
 from simulator.splits import read_split
 from stream.detector import Detector, DeviceInfo
+from stream.live import run_live
 from stream.onnx_session import load_models
 from stream.run_meta import MetaError, _OwnMeta, read_run_info
 from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
@@ -169,6 +170,33 @@ def test_live_arrays_turn_missing_and_non_numeric_cells_into_counted_gaps():
     assert raw[0, 0, i] == 5.0 and np.isnan(raw[0, 1, i])
     assert np.isnan(np.delete(raw, i, axis=-1)).all()  # absent feature columns
     assert masks.shape == (1, 2, len(MASK_COLUMNS)) and masks.min() == 1  # absent masks: fresh
+
+
+def test_run_live_keeps_going_on_a_source_with_missing_and_text_columns_and_samples_rss():
+    models = _models()
+    hz, n_dev = models.manifest.hz, 2
+    rng = np.random.default_rng(4)
+    clock = {"k": 0}
+
+    def step(n: int) -> dict[str, np.ndarray]:
+        k = clock["k"] + np.arange(n)
+        clock["k"] += n
+        cols: dict[str, np.ndarray] = {"t_sim_s": np.tile(k / hz, (n_dev, 1))}
+        cols |= {c: rng.uniform(0, 100, (n_dev, n)) for c in FEATURE_COLUMNS[1:]}  # one missing
+        text = cols["gpu_util"].astype(object)
+        text[:, k % 3 == 0] = "n/a"  # every third sample of the run
+        return cols | {"gpu_util": text}  # no mask columns at all
+
+    res = run_live(
+        step, [DeviceInfo("a"), DeviceInfo("b")], models, duration_s=30.0, rss_every_s=10.0
+    )
+    acc = res.accounting
+    assert acc.balanced and acc.samples_in == acc.samples_used == n_dev * 300
+    assert acc.masked_values[FEATURE_COLUMNS[0]] == n_dev * 300
+    assert acc.masked_values["gpu_util"] == n_dev * 100
+    assert acc.windows_scored > 0
+    times = [t for t, _ in res.rss]
+    assert times == [1.0, 10.0, 20.0, 30.0] and all(mb > 0 for _, mb in res.rss)
 
 
 # --- rate changes -----------------------------------------------------------------------------------
