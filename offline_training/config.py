@@ -37,6 +37,10 @@ class TrainConfig(BaseModel):
         ge=0,
         description="hidden width of each member's window-statistics MLP (0: none)",
     )
+    cnn: bool = Field(
+        default=False,
+        description="add the causal CNN branch to each member (it overfits the training runs)",
+    )
     dropout: float = Field(default=0.3, ge=0, lt=1, description="dropout in the statistics MLP")
     epochs: int = Field(
         default=25, ge=1, description="maximum epochs; early stopping may end sooner"

@@ -146,6 +146,7 @@ class DynamicEnsemble(nn.Module):
         dilations: tuple[int, ...] = (1, 2, 4),
         kernel: int = 3,
         stats_hidden: int = 16,
+        cnn: bool = True,
         dropout: float = 0.0,
         hz: float = 10.0,
         seed: int = 0,
@@ -158,7 +159,12 @@ class DynamicEnsemble(nn.Module):
             )
         self.n_features, self.n_masks, self.window = n_features, n_masks, window
         self.members, self.channels, self.pool, self.kernel = members, channels, pool, kernel
-        self.stats_hidden, self.hz = stats_hidden, hz
+        self.stats_hidden, self.hz, self.cnn = stats_hidden, hz, cnn
+        if not cnn and stats_hidden <= 0:
+            raise ValueError(
+                "The 'stats_hidden' parameter of DynamicEnsemble must be > 0 when cnn is False. "
+                f"Got {stats_hidden} instead."
+            )
         self.dilations = tuple(dilations)
         self.crop = window % pool  # drop the oldest samples so pooling ends at the window's end
         c_in, e, c = n_features + n_masks, members, channels
@@ -208,16 +214,23 @@ class DynamicEnsemble(nn.Module):
 
     def logits_from_parts(self, h: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
         """Pooled inputs (B, F+K, T) and raw statistics (B, S) -> (B, E) raw member logits."""
-        for conv, d in zip(self.convs, self.dilations, strict=True):
-            h = F.relu(conv(F.pad(h, ((self.kernel - 1) * d, 0))))
         b, e, c = h.shape[0], self.members, self.channels
-        feats = torch.cat([h[:, :, -1].reshape(b, e, c), h.mean(dim=2).reshape(b, e, c)], dim=2)
-        z = self.head(feats.reshape(b, e * 2 * c, 1)).reshape(b, e)
-        if self.stats_in is not None and self.stats_out is not None and s is not None:
-            zs = ((s - self.stats_mean) / self.stats_scale).clamp(-10.0, 10.0)
-            hs = self.drop(F.relu(self.stats_in(self.drop(zs))))
-            z = z + self.stats_out(hs.unsqueeze(2)).reshape(b, e)
+        z = torch.zeros((b, e), dtype=h.dtype, device=h.device)
+        if self.cnn:
+            for conv, d in zip(self.convs, self.dilations, strict=True):
+                h = F.relu(conv(F.pad(h, ((self.kernel - 1) * d, 0))))
+            feats = torch.cat([h[:, :, -1].reshape(b, e, c), h.mean(dim=2).reshape(b, e, c)], 2)
+            z = self.head(feats.reshape(b, e * 2 * c, 1)).reshape(b, e)
+        if self.stats_in is not None and s is not None:
+            z = z + self.stats_logits(s)
         return z
+
+    def stats_logits(self, s: torch.Tensor) -> torch.Tensor:
+        """(B, S) raw window statistics -> (B, E) raw logits of the statistics branch."""
+        assert self.stats_in is not None and self.stats_out is not None
+        zs = ((s - self.stats_mean) / self.stats_scale).clamp(-10.0, 10.0)
+        hs = self.drop(F.relu(self.stats_in(self.drop(zs))))
+        return self.stats_out(hs.unsqueeze(2)).reshape(s.shape[0], self.members)
 
     def logits_from_pooled(self, h: torch.Tensor) -> torch.Tensor:
         """(B, F+K, T) pooled inputs -> (B, E) raw logits of the CNN branch alone."""
@@ -226,6 +239,8 @@ class DynamicEnsemble(nn.Module):
     def logits(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """(B, W, F), (B, W, K) -> (B, E) raw member logits."""
         s = self.stats(x) if self.stats_in is not None else None
+        if not self.cnn and s is not None:  # statistics only: the CNN branch is not in the graph
+            return self.stats_logits(s)
         return self.logits_from_parts(self.pooled(x, m), s)
 
     def forward(

@@ -117,6 +117,7 @@ def train_dynamic(
         dilations=cfg.dilations,
         kernel=cfg.kernel,
         stats_hidden=cfg.stats_hidden,
+        cnn=cfg.cnn,
         dropout=cfg.dropout,
         hz=data.spec.hz,
         seed=cfg.seed,

@@ -16,6 +16,7 @@ from offline_training.models import ensemble_outputs
 from offline_training.train_gate import build_gate_data, fusion_baselines
 from offline_training.train_static import fit_static, read_static_table, train_static
 from stream.onnx_session import load_models
+from stream.schema import FUSION_INPUTS
 from tests.test_training_data import tiny_benchmark, tiny_config, tiny_models
 
 
@@ -183,3 +184,31 @@ def test_colab_notebook_is_valid_and_installs_trains_and_downloads():
         "zip -r",
     ):
         assert step in code
+
+
+def test_monotone_gate_never_decreases_in_either_expert_probability():
+    from offline_training.models import FusionGateNet
+
+    gate = FusionGateNet(len(FUSION_INPUTS), monotone=True, seed=0)
+    with torch.no_grad():
+        gate.out.weight.copy_(torch.tensor([[0.3, -2.0]]))  # softplus keeps both weights > 0
+    rng = np.random.default_rng(0)
+    ctx = rng.random((200, len(FUSION_INPUTS))).astype(np.float32)
+    ctx[:, 4] = 1.0
+    with torch.no_grad():
+        base = gate(torch.as_tensor(ctx))
+        for col in (0, 2):
+            up = ctx.copy()
+            up[:, col] = np.minimum(up[:, col] + 0.1, 1.0)
+            assert (gate(torch.as_tensor(up)) >= base - 1e-7).all()
+
+
+def test_window_stats_see_a_pulse_that_leaves_the_window_mean_small():
+    from offline_training.models import STAT_NAMES, window_stats
+
+    x = torch.zeros((2, 100, 3))
+    x[1, 60:70, 0] = 3.0  # a 1 s pulse on channel 0 of window 1
+    s = window_stats(x).reshape(2, len(STAT_NAMES), 3)
+    rise = s[:, STAT_NAMES.index("max_rise_1s"), 0]
+    assert rise[1] == pytest.approx(3.0) and rise[0] == 0.0
+    assert s[1, STAT_NAMES.index("mean"), 0] == pytest.approx(0.3)
