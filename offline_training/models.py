@@ -125,13 +125,14 @@ class DynamicEnsemble(nn.Module):
     end is ever seen):
 
     - a statistics MLP (`stats_hidden` > 0): `window_stats` of x (levels, spread, 1 s rises and
-      falls), standardised with training-set moments stored in the graph, one hidden ReLU layer
+      falls) and the fresh fraction of every mask channel, standardised with training-set moments stored in the graph, one hidden ReLU layer
       per member. This branch carries most of the accuracy: it generalises across runs far
       better than the convolutions (validation ROC-AUC 0.75 vs 0.63 on unseen workloads).
     - a causal dilated CNN (`channels` > 0): x and m average-pooled by `pool` (aligned to the
       window's end) -> Conv1d layers -> [last step, time mean] -> `head`.
 
-    Cost at W=100, F=29, K=20, E=5, stats_hidden=16, channels=8: about 0.2 MFLOP per window.
+    Cost at W=100, F=29, K=20, E=5, stats_hidden=16 without the CNN (the default): about 0.1 MFLOP
+    per window (statistics ~0.04, MLP ~0.06); the CNN adds ~0.9 MFLOP per member at channels=32.
     """
 
     def __init__(
@@ -182,7 +183,7 @@ class DynamicEnsemble(nn.Module):
         _init_blocks(self.head.weight, e, 2 * c, seed, k)
         _init_blocks(self.head.bias, e, 2 * c, seed, k + 1)
         self.drop = nn.Dropout(dropout)
-        n_stats = len(STAT_NAMES) * n_features
+        n_stats = len(STAT_NAMES) * n_features + n_masks
         h = stats_hidden
         self.stats_in = nn.Linear(n_stats, e * h) if h > 0 else None
         self.stats_out = nn.Conv1d(e * h, e, 1, groups=e) if h > 0 else None
@@ -199,9 +200,9 @@ class DynamicEnsemble(nn.Module):
         h = torch.cat([x, m], dim=2).transpose(1, 2)[:, :, self.crop :]
         return F.avg_pool1d(h, self.pool) if self.pool > 1 else h
 
-    def stats(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, W, F) -> (B, S) raw window statistics (standardised inside `logits_from_parts`)."""
-        return window_stats(x, self.hz)
+    def stats(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """(B, W, F), (B, W, K) -> (B, S) raw window statistics and fresh fraction per mask."""
+        return torch.cat([window_stats(x, self.hz), m.mean(dim=1)], dim=1)
 
     def set_stats_standardisation(self, stats: np.ndarray) -> None:
         """Mean and spread of the training windows' statistics (constant ones get scale 1)."""
@@ -238,7 +239,7 @@ class DynamicEnsemble(nn.Module):
 
     def logits(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """(B, W, F), (B, W, K) -> (B, E) raw member logits."""
-        s = self.stats(x) if self.stats_in is not None else None
+        s = self.stats(x, m) if self.stats_in is not None else None
         if not self.cnn and s is not None:  # statistics only: the CNN branch is not in the graph
             return self.stats_logits(s)
         return self.logits_from_parts(self.pooled(x, m), s)

@@ -57,9 +57,9 @@ def _inputs(
             x = torch.as_tensor(ws.X[i : i + chunk], device=device)
             m = torch.as_tensor(ws.M[i : i + chunk], device=device).float()
             pooled.append(model.pooled(x, m))
-            stats.append(model.stats(x))
+            stats.append(model.stats(x, m))
     if not pooled:
-        n_stats = len(STAT_NAMES) * model.n_features
+        n_stats = len(STAT_NAMES) * model.n_features + model.n_masks
         return (
             torch.zeros((0, model.n_features + model.n_masks, 1), device=device),
             torch.zeros((0, n_stats), device=device),

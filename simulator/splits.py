@@ -217,5 +217,10 @@ def write_splits(splits: dict[str, SplitManifest], out_dir: Path) -> None:
 
 
 def read_split(path: Path) -> SplitManifest:
-    """Read and validate splits/<name>.json (unknown keys refused)."""
-    return SplitManifest.model_validate_json(Path(path).read_text())
+    """Read and validate splits/<name>.json (unknown keys refused); errors name the file."""
+    try:
+        return SplitManifest.model_validate_json(Path(path).read_text())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "file"
+        raise ValueError(f"{path}: field '{loc}': {err['msg']}") from None

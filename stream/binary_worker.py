@@ -229,6 +229,9 @@ def _child_main(path: str, memory_mb: int, parser: Parser, conn: Connection) -> 
     The cap is the child's current address space plus `memory_mb`, so the budget is what the
     parse may add, whatever the interpreter, numpy, LIEF and the entry script mapped before it.
     """
+    import warnings
+
+    warnings.simplefilter("ignore")  # LIEF warns about every odd field of a hostile file
     try:
         limit = _address_space_bytes() + memory_mb * 1024 * 1024
         _, hard = resource.getrlimit(resource.RLIMIT_AS)

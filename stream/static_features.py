@@ -632,8 +632,13 @@ def _segment_and_hardening_features(binary, hdr: dict[str, int]) -> dict[str, fl
 
 
 # --- symbols and API families --------------------------------------------------------------------
-def _bare(name: str) -> str:
-    """Symbol name without its version suffix (`socket@GLIBC_2.17` -> `socket`)."""
+def _bare(name: str | bytes) -> str:
+    """Symbol name without its version suffix (`socket@GLIBC_2.17` -> `socket`).
+
+    LIEF hands back bytes for names that are not valid UTF-8 (hostile files): decode leniently.
+    """
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", errors="replace")
     return name.split("@", 1)[0]
 
 
