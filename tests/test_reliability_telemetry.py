@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from offline_training.windows import load_run
 from simulator.meta import RunMeta
