@@ -112,6 +112,13 @@ def main() -> None:
     help="With --stream: also write detections as JSON Lines here.",
 )
 @click.option(
+    "--rss-every",
+    type=float,
+    default=None,
+    callback=_check_positive,
+    help="With --stream: sample resident memory every S simulated seconds and print the curve.",
+)
+@click.option(
     "--windows/--no-windows",
     default=True,
     show_default=True,
@@ -130,6 +137,7 @@ def simulate(
     models: Path,
     feedback_delay,
     jsonl,
+    rss_every,
     windows: bool,
 ) -> None:
     """Simulate a fleet of Jetson-class devices: write a benchmark to OUT, or with --stream pipe
@@ -147,7 +155,8 @@ def simulate(
     cfg = cfg.model_copy(update={k: v for k, v in updates.items() if v is not None})
     if stream:
         _simulate_stream(
-            cfg, devices, duration or 300.0, _speed(speed), models, feedback_delay, jsonl
+            cfg, devices, duration or 300.0, _speed(speed), models, feedback_delay, jsonl,
+            rss_every,
         )
     else:
         _write_benchmark(cfg, out, windows)
@@ -212,7 +221,9 @@ def _print_report(report, console, title: str) -> None:
         console.print(f"FAR/h: {d['far_reason']}")
 
 
-def _simulate_stream(cfg, n_devices, duration, speed, models_dir, feedback_delay, jsonl) -> None:
+def _simulate_stream(
+    cfg, n_devices, duration, speed, models_dir, feedback_delay, jsonl, rss_every=None
+) -> None:
     import numpy as np
     from rich.console import Console
 
@@ -259,9 +270,13 @@ def _simulate_stream(cfg, n_devices, duration, speed, models_dir, feedback_delay
             view=view,
             feedback_delay_s=feedback_delay,
             on_detection=sink.write if sink else None,
+            rss_every_s=rss_every,
         )
     if sink:
         sink.close()
+    if result.rss:
+        curve = ", ".join(f"{t:.0f}s {mb:.0f}MiB" for t, mb in result.rss)
+        console.print(f"RSS over simulated time: {curve}")
     acc = result.accounting.to_dict()
     console.print(
         f"provider {result.provider}; {acc['samples_in']} samples in, {acc['samples_used']} used, "
