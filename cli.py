@@ -541,7 +541,11 @@ def _torch_dynamic(arch: dict, state: dict):
 
     known = inspect.signature(DynamicEnsemble).parameters  # arch may name newer options
     net = DynamicEnsemble(**{k: v for k, v in arch.items() if k in known}).eval()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    missing, unexpected = net.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in state.items()}, strict=False
+    )
+    if unexpected or any(not k.startswith(("convs.", "head.")) for k in missing):
+        raise ValueError(f"dynamic.onnx weights do not fit DynamicEnsemble: {missing} {unexpected}")
 
     def score(values, masks):
         with torch.inference_mode():

@@ -474,9 +474,10 @@ def dynamic_weights(models: ModelSet, model_dir: Path) -> tuple[dict, dict[str, 
     m = models.manifest
     graph = onnx.load_from_string(read_verified(model_dir, m.files["dynamic"])).graph
     state = {i.name: numpy_helper.to_array(i).copy() for i in graph.initializer}
-    if "head.bias" not in state:
+    cnn = "head.bias" in state
+    if not cnn and "stats_out.bias" not in state:
         raise ValueError("dynamic.onnx does not have the DynamicEnsemble's parameter names")
-    members = int(state["head.bias"].shape[0])
+    members = int(state["head.bias" if cnn else "stats_out.bias"].shape[0])
     convs = sorted(k for k in state if k.startswith("convs.") and k.endswith(".weight"))
     conv_dilation = {
         n.input[1]: next((int(a.ints[0]) for a in n.attribute if a.name == "dilations"), 1)
@@ -501,6 +502,7 @@ def dynamic_weights(models: ModelSet, model_dir: Path) -> tuple[dict, dict[str, 
         "dilations": tuple(conv_dilation.get(k, 1) for k in convs) or (1,),
         "kernel": int(state[convs[0]].shape[2]) if convs else 3,
         "stats_hidden": int(stats.shape[0]) // members if stats is not None else 0,
+        "cnn": cnn,
         "hz": m.hz,
     }
     return arch, state
