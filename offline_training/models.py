@@ -49,7 +49,7 @@ def ensemble_outputs(
 
 def _init_blocks(param: torch.Tensor, n_members: int, fan_in: int, seed: int, k: int) -> None:
     """Uniform(+-1/sqrt(fan_in)) init, each member's block from its own seeded generator."""
-    bound = 1.0 / np.sqrt(fan_in)
+    bound = 1.0 / np.sqrt(max(fan_in, 1))  # an empty block (a disabled branch) has fan_in 0
     blocks = param.data.view(n_members, -1)
     for e in range(n_members):
         g = torch.Generator().manual_seed(
