@@ -748,7 +748,10 @@ def fleet_detect(bootstrap_servers: str, group: str, topic: str, out_topic: str,
               help="Report directory (default reports/<split>; for 'all', reports/).")
 @click.option("--far-target", type=float, default=2.0, show_default=True,
               help="False alarms per hour allowed when choosing thresholds on validation.")
-def evaluate(split: str, data: Path, models: Path, out, far_target: float) -> None:
+@click.option("--train-per-split", "per_split", type=click.Path(path_type=Path), default=None,
+              help="Train models on each split's own training runs into DIR/<split> (reused when "
+              "present) and evaluate every split with its own models: no training run is tested.")
+def evaluate(split: str, data: Path, models: Path, out, far_target: float, per_split) -> None:
     """Choose thresholds on a split's validation runs, freeze them, and report on its test runs."""
     from rich.progress import Progress
 
@@ -760,6 +763,9 @@ def evaluate(split: str, data: Path, models: Path, out, far_target: float) -> No
         raise click.UsageError(_template("evaluate", "--far-target", ">= 0", far_target))
     if split != "all":
         read_split(data, split)  # an unknown split fails here, before models load
+    if per_split is not None:
+        _evaluate_per_split(split, data, per_split, out, far_target)
+        return
     loaded = _load_models(models)
     tasks: dict[str, object] = {}
     with Progress(transient=False) as bar:
@@ -774,6 +780,36 @@ def evaluate(split: str, data: Path, models: Path, out, far_target: float) -> No
                                      progress=progress)
     for path in written:
         click.echo(f"wrote {path}")
+
+
+def _evaluate_per_split(split: str, data: Path, models_root: Path, out, far_target: float) -> None:
+    from offline_training.config import TrainConfig
+    from offline_training.pipeline import rich_progress, run_training
+    from stream.binaries import read_binary_index
+    from stream.eval_report import evaluate_to_dir, results_table
+    from stream.evaluate import available_splits
+
+    names = available_splits(data) if split == "all" else [split]
+    root = Path("reports") if out is None else Path(out)
+    binaries = read_binary_index(data / "binaries" / "binaries.csv")
+    reports = []
+    for name in names:
+        model_dir = models_root / name
+        if not (model_dir / "manifest.json").is_file():
+            cfg = TrainConfig(data_dir=data, split=name, out_dir=model_dir).resolved()
+            with rich_progress() as progress:
+                run_training(cfg, progress)
+        target = root / name if split == "all" else root
+        rep, _ = evaluate_to_dir(data, name, _load_models(model_dir), target,
+                                 far_target=far_target, binaries=binaries)
+        reports += rep
+        click.echo(f"wrote {target} (models {model_dir})")
+    if split == "all":
+        (root / "results.md").write_text(
+            "# Results (test runs; each split's own models; decision configs chosen on validation "
+            "only)\n\n" + results_table(reports) + "\n"
+        )
+        click.echo(f"wrote {root / 'results.md'}")
 
 
 if __name__ == "__main__":

@@ -200,3 +200,20 @@ def test_cli_evaluate_writes_the_report(evaluated):
     report, out = evaluated
     assert report["split"] == "random" and set(report["detectors"]) == set(DETECTORS)
     assert (out / "report.md").is_file() and (out / "timelines.png").is_file()
+
+
+def test_per_split_models_are_trained_on_that_split_and_never_see_its_test_runs(
+    tiny_data, tmp_path, cli_runner
+):
+    import cli
+
+    models = tmp_path / "models"
+    args = ["evaluate", "--split", "random", "--data", str(tiny_data),
+            "--train-per-split", str(models), "--out", str(tmp_path / "r")]
+    result = cli_runner.invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((models / "random" / "manifest.json").read_text())
+    assert manifest["training"]["split"] == "random"
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["models"]["split"] == "random"
+    assert report["model_train_overlap"] in (None, "")
