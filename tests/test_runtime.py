@@ -263,3 +263,21 @@ def test_a_device_repeated_within_one_tick_is_dropped_and_counted(models):
     det.ingest(np.array([0, 1, 0]), np.zeros(3), np.ones((3, F)), np.ones((3, K), np.uint8))
     acc = det.runtime.accounting
     assert acc.dropped["repeated_in_tick"] == 1 and acc.samples_used == 2 and acc.balanced
+
+
+def test_every_per_device_array_of_the_runtime_is_in_fleet_snapshots(models):
+    """Kafka hand-over snapshots must carry all per-device state: a new array added to the
+    runtime without being listed in stream/fleet_state.py would be silently lost on rebalance."""
+    from stream.fleet_state import _STATE_ARRAYS
+
+    D = 7
+    det = Detector(models, [DeviceInfo(str(i)) for i in range(D)])
+    rt = det.runtime
+    found = set()
+    for prefix, obj in (("", rt), ("normaliser.", rt.normaliser), ("windower.", rt.windower),
+                        ("decisions.", rt.decisions)):
+        for name, v in vars(obj).items():
+            if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == D:
+                found.add(prefix + name)
+    static = {f"static.{n}" for n in ("p", "u", "available")}
+    assert found - static <= set(_STATE_ARRAYS), found - static - set(_STATE_ARRAYS)
