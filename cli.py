@@ -155,7 +155,13 @@ def simulate(
     cfg = cfg.model_copy(update={k: v for k, v in updates.items() if v is not None})
     if stream:
         _simulate_stream(
-            cfg, devices, duration or 300.0, _speed(speed), models, feedback_delay, jsonl,
+            cfg,
+            devices,
+            duration or 300.0,
+            _speed(speed),
+            models,
+            feedback_delay,
+            jsonl,
             rss_every,
         )
     else:
@@ -512,8 +518,13 @@ def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> 
 @main.command("bench-simulator")
 @click.option("--devices", type=int, default=256, show_default=True, callback=_check_positive)
 @click.option("--seconds", type=float, default=600.0, show_default=True, callback=_check_positive)
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Write the figures as JSON here.")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the figures as JSON here.",
+)
 def bench_simulator_cmd(devices: int, seconds: float, json_out) -> None:
     """Simulator throughput: samples/s in memory (a fleet at 10 Hz) and end to end with CSV."""
     import json
@@ -549,29 +560,62 @@ def _torch_dynamic(arch: dict, state: dict):
 
     def score(values, masks):
         with torch.inference_mode():
-            return net(torch.from_numpy(values), torch.from_numpy(masks.astype("float32")))[1].numpy()
+            return net(torch.from_numpy(values), torch.from_numpy(masks.astype("float32")))[
+                1
+            ].numpy()
 
-    return Reference(score, f"PyTorch {torch.__version__} eager", torch.get_num_threads(),
-                     torch.set_num_threads)
+    return Reference(
+        score, f"PyTorch {torch.__version__} eager", torch.get_num_threads(), torch.set_num_threads
+    )
 
 
 @main.command("bench")
-@click.option("--models", type=click.Path(path_type=Path), default=MODELS, show_default=True,
-              help="Model directory.")
-@click.option("--streams", default="1,10,100,1000", show_default=True,
-              help="Numbers of concurrent device streams to measure.")
-@click.option("--batch", default="1,16,256,4096", show_default=True,
-              help="Batch sizes for the model-only latency.")
-@click.option("--duration", type=float, default=30.0, show_default=True, callback=_check_positive,
-              help="Simulated seconds per stream count (one-stream latency: 20x); each model-only "
-              "case runs duration/100 s (at most 0.5 s) and at least 20 calls.")
+@click.option(
+    "--models",
+    type=click.Path(path_type=Path),
+    default=MODELS,
+    show_default=True,
+    help="Model directory.",
+)
+@click.option(
+    "--streams",
+    default="1,10,100,1000",
+    show_default=True,
+    help="Numbers of concurrent device streams to measure.",
+)
+@click.option(
+    "--batch",
+    default="1,16,256,4096",
+    show_default=True,
+    help="Batch sizes for the model-only latency.",
+)
+@click.option(
+    "--duration",
+    type=float,
+    default=30.0,
+    show_default=True,
+    callback=_check_positive,
+    help="Simulated seconds per stream count (one-stream latency: 20x); each model-only "
+    "case runs duration/100 s (at most 0.5 s) and at least 20 calls.",
+)
 @click.option("--provider", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=Path("bench.json"),
-              show_default=True, help="Write every figure as JSON here.")
-@click.option("--plot", type=click.Path(path_type=Path), default=None,
-              help="Write a PNG of throughput and p99 versus streams here.")
-def bench_cmd(models: Path, streams: str, batch: str, duration: float, provider: str,
-              json_out: Path, plot) -> None:
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=Path("bench.json"),
+    show_default=True,
+    help="Write every figure as JSON here.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write a PNG of throughput and p99 versus streams here.",
+)
+def bench_cmd(
+    models: Path, streams: str, batch: str, duration: float, provider: str, json_out: Path, plot
+) -> None:
     """Latency, throughput and memory of the detector (DESIGN.md section 7): table and JSON."""
     from rich.console import Console
 
@@ -586,11 +630,20 @@ def bench_cmd(models: Path, streams: str, batch: str, duration: float, provider:
         raise click.UsageError(_template("bench", "--provider", "one of auto, cpu, cuda", provider))
     if duration == float("inf"):
         raise click.UsageError(_template("bench", "--duration", "finite", duration))
-    cfg = BenchConfig(models_dir=models, streams=counts["--streams"], batches=counts["--batch"],
-                      duration_s=duration, provider=provider)
+    cfg = BenchConfig(
+        models_dir=models,
+        streams=counts["--streams"],
+        batches=counts["--batch"],
+        duration_s=duration,
+        provider=provider,
+    )
     err = Console(stderr=True)
-    result = run_bench(cfg, _load_models(models, provider), reference=_torch_dynamic,
-                       progress=lambda msg: err.print(f"[dim]{msg}...[/dim]"))
+    result = run_bench(
+        cfg,
+        _load_models(models, provider),
+        reference=_torch_dynamic,
+        progress=lambda msg: err.print(f"[dim]{msg}...[/dim]"),
+    )
     write_json(result, json_out)
     if plot is not None:
         plot_report(result, plot)
@@ -600,10 +653,21 @@ def bench_cmd(models: Path, streams: str, batch: str, duration: float, provider:
 @main.command("inspect-binary")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--models", type=click.Path(path_type=Path), default=MODELS, show_default=True,
-              help="Model directory whose static expert scores the binary.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, callback=_check_positive,
-              help="Parse time limit in seconds (the parse runs in an isolated process).")
+@click.option(
+    "--models",
+    type=click.Path(path_type=Path),
+    default=MODELS,
+    show_default=True,
+    help="Model directory whose static expert scores the binary.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    callback=_check_positive,
+    help="Parse time limit in seconds (the parse runs in an isolated process).",
+)
 def inspect_binary_cmd(file: Path, as_json: bool, models: Path, timeout: float) -> None:
     """Static features of an ELF binary, the static expert's p_s and u_s, or why unavailable."""
     import json
@@ -622,16 +686,22 @@ def _fleet_source(devices: int, duration: float, seed: int, hz: float):
     from simulator.writer import as_recorded
 
     cfg = PRESETS["fusionbench-v2"].model_copy(
-        update={"n_runs": devices, "short_s": (duration, duration), "long_s": (duration, duration),
-                "hz": hz, "seed": seed}
+        update={
+            "n_runs": devices,
+            "short_s": (duration, duration),
+            "long_s": (duration, duration),
+            "hz": hz,
+            "seed": seed,
+        }
     )
     specs = plan_runs(cfg, load_corpus())
     sim = Fleet(specs)
     return [s.run_id for s in specs], lambda n: as_recorded(sim.step(n))
 
 
-def _fleet_publish(servers: str, topic: str, devices: int, duration: float, seed: int,
-                   speed: str, models: Path) -> dict:
+def _fleet_publish(
+    servers: str, topic: str, devices: int, duration: float, seed: int, speed: str, models: Path
+) -> dict:
     from stream.kafka_io import TelemetryPublisher, publish_fleet
     from stream.manifest import load_manifest
 
@@ -648,26 +718,50 @@ def fleet() -> None:
     --bootstrap-servers mock starts librdkafka's built-in mock cluster (no broker needed)."""
 
 
-_servers = click.option("--bootstrap-servers", required=True,
-                        help="Kafka bootstrap servers HOST:PORT[,...], or 'mock'.")
-_topic = click.option("--topic", default="fleet.telemetry", show_default=True,
-                      help="Telemetry topic.")
-_fleet_models = click.option("--models", type=click.Path(path_type=Path), default=MODELS,
-                             show_default=True, help="Model directory (its sample rate is used).")
+_servers = click.option(
+    "--bootstrap-servers", required=True, help="Kafka bootstrap servers HOST:PORT[,...], or 'mock'."
+)
+_topic = click.option(
+    "--topic", default="fleet.telemetry", show_default=True, help="Telemetry topic."
+)
+_fleet_models = click.option(
+    "--models",
+    type=click.Path(path_type=Path),
+    default=MODELS,
+    show_default=True,
+    help="Model directory (its sample rate is used).",
+)
 
 
 @fleet.command("produce")
 @_servers
 @_topic
 @click.option("--devices", type=int, default=8, show_default=True, callback=_check_positive)
-@click.option("--duration", type=float, default=120.0, show_default=True, callback=_check_positive,
-              help="Seconds of telemetry per device (1 s of samples per message).")
+@click.option(
+    "--duration",
+    type=float,
+    default=120.0,
+    show_default=True,
+    callback=_check_positive,
+    help="Seconds of telemetry per device (1 s of samples per message).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Simulation seed.")
-@click.option("--speed", default="max", show_default=True,
-              help="1 = real time, 10 = ten times faster, max = as fast as possible.")
+@click.option(
+    "--speed",
+    default="max",
+    show_default=True,
+    help="1 = real time, 10 = ten times faster, max = as fast as possible.",
+)
 @_fleet_models
-def fleet_produce(bootstrap_servers: str, topic: str, devices: int, duration: float, seed: int,
-                  speed: str, models: Path) -> None:
+def fleet_produce(
+    bootstrap_servers: str,
+    topic: str,
+    devices: int,
+    duration: float,
+    seed: int,
+    speed: str,
+    models: Path,
+) -> None:
     """Publish simulated fleet telemetry, keyed by device id. With 'mock', the cluster stays up
     after publishing (until Ctrl-C) so that workers can join it at the printed address."""
     import json
@@ -692,25 +786,71 @@ def fleet_produce(bootstrap_servers: str, topic: str, devices: int, duration: fl
 @_servers
 @click.option("--group", default="fusionstream", show_default=True, help="Consumer group id.")
 @_topic
-@click.option("--out-topic", default="fleet.detections", show_default=True,
-              help="Detections topic (JSON objects with a deterministic detection_id).")
+@click.option(
+    "--out-topic",
+    default="fleet.detections",
+    show_default=True,
+    help="Detections topic (JSON objects with a deterministic detection_id).",
+)
 @_fleet_models
-@click.option("--commit-every", type=float, default=2.0, show_default=True,
-              callback=_check_positive, help="Seconds between checkpoints (state + commit).")
-@click.option("--idle-exit", type=float, default=None, callback=_check_positive,
-              help="End of stream after S seconds without data: close intervals and exit.")
-@click.option("--session-timeout", type=float, default=10.0, show_default=True,
-              callback=_check_positive,
-              help="Seconds without heartbeat before the group moves this worker's partitions.")
-@click.option("--events", type=click.Path(path_type=Path), default=None,
-              help="Append worker events (assignments, commits, scored windows) as JSON Lines.")
-@click.option("--devices", type=int, default=8, show_default=True, callback=_check_positive,
-              help="With 'mock': simulated devices published into the mock cluster first.")
-@click.option("--duration", type=float, default=120.0, show_default=True,
-              callback=_check_positive, help="With 'mock': seconds of telemetry per device.")
-def fleet_detect(bootstrap_servers: str, group: str, topic: str, out_topic: str, models: Path,
-                 commit_every: float, idle_exit, session_timeout: float, events, devices: int,
-                 duration: float) -> None:
+@click.option(
+    "--commit-every",
+    type=float,
+    default=2.0,
+    show_default=True,
+    callback=_check_positive,
+    help="Seconds between checkpoints (state + commit).",
+)
+@click.option(
+    "--idle-exit",
+    type=float,
+    default=None,
+    callback=_check_positive,
+    help="End of stream after S seconds without data: close intervals and exit.",
+)
+@click.option(
+    "--session-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    callback=_check_positive,
+    help="Seconds without heartbeat before the group moves this worker's partitions.",
+)
+@click.option(
+    "--events",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Append worker events (assignments, commits, scored windows) as JSON Lines.",
+)
+@click.option(
+    "--devices",
+    type=int,
+    default=8,
+    show_default=True,
+    callback=_check_positive,
+    help="With 'mock': simulated devices published into the mock cluster first.",
+)
+@click.option(
+    "--duration",
+    type=float,
+    default=120.0,
+    show_default=True,
+    callback=_check_positive,
+    help="With 'mock': seconds of telemetry per device.",
+)
+def fleet_detect(
+    bootstrap_servers: str,
+    group: str,
+    topic: str,
+    out_topic: str,
+    models: Path,
+    commit_every: float,
+    idle_exit,
+    session_timeout: float,
+    events,
+    devices: int,
+    duration: float,
+) -> None:
     """Run one detector worker of consumer group GROUP until Ctrl-C (state handed over) or
     --idle-exit; prints detections as JSON Lines and the worker's stats at the end."""
     import json
@@ -721,16 +861,28 @@ def fleet_detect(bootstrap_servers: str, group: str, topic: str, out_topic: str,
 
     servers, cluster = resolve_bootstrap(bootstrap_servers)
     if cluster is not None:
-        click.echo(f"mock cluster at {servers}; publishing {devices} devices x {duration:g} s",
-                   err=True)
+        click.echo(
+            f"mock cluster at {servers}; publishing {devices} devices x {duration:g} s", err=True
+        )
         _fleet_publish(servers, topic, devices, duration, 0, "max", models)
         idle_exit = idle_exit or 5.0
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    cfg = WorkerConfig(servers, group, topic, out_topic, commit_every_s=commit_every,
-                       idle_exit_s=idle_exit, session_timeout_ms=int(session_timeout * 1000))
-    worker = FleetWorker(_load_models(models, "cpu"), cfg, events=open_events(events),
-                         on_detection=lambda r: click.echo(json.dumps(r)))
+    cfg = WorkerConfig(
+        servers,
+        group,
+        topic,
+        out_topic,
+        commit_every_s=commit_every,
+        idle_exit_s=idle_exit,
+        session_timeout_ms=int(session_timeout * 1000),
+    )
+    worker = FleetWorker(
+        _load_models(models, "cpu"),
+        cfg,
+        events=open_events(events),
+        on_detection=lambda r: click.echo(json.dumps(r)),
+    )
     try:
         stats = worker.run(stop=lambda: bool(stopping))
     except KeyboardInterrupt:
@@ -740,17 +892,41 @@ def fleet_detect(bootstrap_servers: str, group: str, topic: str, out_topic: str,
 
 @main.command()
 @click.option("--split", required=True, help="Split name (data/splits/NAME.json) or 'all'.")
-@click.option("--data", type=click.Path(path_type=Path), default=DATA_ROOT, show_default=True,
-              help="Benchmark root.")
-@click.option("--models", type=click.Path(path_type=Path), default=MODELS, show_default=True,
-              help="Model directory.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Report directory (default reports/<split>; for 'all', reports/).")
-@click.option("--far-target", type=float, default=2.0, show_default=True,
-              help="False alarms per hour allowed when choosing thresholds on validation.")
-@click.option("--train-per-split", "per_split", type=click.Path(path_type=Path), default=None,
-              help="Train models on each split's own training runs into DIR/<split> (reused when "
-              "present) and evaluate every split with its own models: no training run is tested.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DATA_ROOT,
+    show_default=True,
+    help="Benchmark root.",
+)
+@click.option(
+    "--models",
+    type=click.Path(path_type=Path),
+    default=MODELS,
+    show_default=True,
+    help="Model directory.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Report directory (default reports/<split>; for 'all', reports/).",
+)
+@click.option(
+    "--far-target",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="False alarms per hour allowed when choosing thresholds on validation.",
+)
+@click.option(
+    "--train-per-split",
+    "per_split",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Train models on each split's own training runs into DIR/<split> (reused when "
+    "present) and evaluate every split with its own models: no training run is tested.",
+)
 def evaluate(split: str, data: Path, models: Path, out, far_target: float, per_split) -> None:
     """Choose thresholds on a split's validation runs, freeze them, and report on its test runs."""
     from rich.progress import Progress
@@ -775,9 +951,15 @@ def evaluate(split: str, data: Path, models: Path, out, far_target: float, per_s
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.advance(tasks[stage], advance)
 
-        _, written = evaluate_to_dir(data, split, loaded, out, far_target=far_target,
-                                     binaries=read_binary_index(data / "binaries" / "binaries.csv"),
-                                     progress=progress)
+        _, written = evaluate_to_dir(
+            data,
+            split,
+            loaded,
+            out,
+            far_target=far_target,
+            binaries=read_binary_index(data / "binaries" / "binaries.csv"),
+            progress=progress,
+        )
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -800,8 +982,9 @@ def _evaluate_per_split(split: str, data: Path, models_root: Path, out, far_targ
             with rich_progress() as progress:
                 run_training(cfg, progress)
         target = root / name if split == "all" else root
-        rep, _ = evaluate_to_dir(data, name, _load_models(model_dir), target,
-                                 far_target=far_target, binaries=binaries)
+        rep, _ = evaluate_to_dir(
+            data, name, _load_models(model_dir), target, far_target=far_target, binaries=binaries
+        )
         reports += rep
         click.echo(f"wrote {target} (models {model_dir})")
     if split == "all":

@@ -22,14 +22,22 @@ __all__ = ["bench_simulator"]
 
 
 def bench_simulator(
-    n_devices: int = 256, seconds: float = 600.0, hz: float = 10.0, chunk_s: float = 60.0,
-    csv_devices: int = 32, csv_seconds: float = 600.0,
+    n_devices: int = 256,
+    seconds: float = 600.0,
+    hz: float = 10.0,
+    chunk_s: float = 60.0,
+    csv_devices: int = 32,
+    csv_seconds: float = 600.0,
 ) -> dict:
     """Measure Fleet.step for n_devices x seconds, and simulate+write runs to CSV in a temp dir."""
     keep_freed_memory()
     cfg = PRESETS["fusionbench-v2"].model_copy(
-        update={"n_runs": n_devices, "short_s": (seconds, seconds), "long_s": (seconds, seconds),
-                "hz": hz}
+        update={
+            "n_runs": n_devices,
+            "short_s": (seconds, seconds),
+            "long_s": (seconds, seconds),
+            "hz": hz,
+        }
     )
     specs = plan_runs(cfg, load_corpus())
     n = int(round(seconds * hz))
@@ -53,10 +61,16 @@ def bench_simulator(
         fleet = Fleet(csv_specs)
         rows = 0
         for i, cols, intervals in simulate_runs(fleet, chunk=chunk):
-            write_run(Path(tmp) / csv_specs[i].run_id, csv_specs[i], cols, intervals,
-                      power_mode=fleet.device.power_mode[i],
-                      jetson_clocks=fleet.device.jetson_clocks[i], warmup_s=cfg.warmup_s,
-                      instance=fleet.device.instance.as_dict(i))
+            write_run(
+                Path(tmp) / csv_specs[i].run_id,
+                csv_specs[i],
+                cols,
+                intervals,
+                power_mode=fleet.device.power_mode[i],
+                jetson_clocks=fleet.device.jetson_clocks[i],
+                warmup_s=cfg.warmup_s,
+                instance=fleet.device.instance.as_dict(i),
+            )
             rows += cols["t_sim_s"].size
         csv_wall = time.perf_counter() - t1
         csv_bytes = sum(p.stat().st_size for p in Path(tmp).rglob("*.csv"))
@@ -77,6 +91,9 @@ def bench_simulator(
             "csv_mb": round(csv_bytes / 2**20, 1),
         },
         "per_sample_python_loop_reference_samples_per_s": 5700,
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "numpy": np.__version__},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
     }

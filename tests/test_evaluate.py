@@ -208,8 +208,17 @@ def test_per_split_models_are_trained_on_that_split_and_never_see_its_test_runs(
     import cli
 
     models = tmp_path / "models"
-    args = ["evaluate", "--split", "random", "--data", str(tiny_data),
-            "--train-per-split", str(models), "--out", str(tmp_path / "r")]
+    args = [
+        "evaluate",
+        "--split",
+        "random",
+        "--data",
+        str(tiny_data),
+        "--train-per-split",
+        str(models),
+        "--out",
+        str(tmp_path / "r"),
+    ]
     result = cli_runner.invoke(cli.main, args)
     assert result.exit_code == 0, result.output
     manifest = json.loads((models / "random" / "manifest.json").read_text())

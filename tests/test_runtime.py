@@ -234,11 +234,19 @@ def test_state_per_device_stays_under_64_kb(models):
     rng = np.random.default_rng(2)
     F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
     for i in range(600):
-        det.ingest(np.arange(D), np.full(D, i / 10), rng.normal(500, 20, (D, F)),
-                   np.ones((D, K), np.uint8))
+        det.ingest(
+            np.arange(D), np.full(D, i / 10), rng.normal(500, 20, (D, F)), np.ones((D, K), np.uint8)
+        )
     rt = det.runtime
-    arrays = [rt.windower.values, rt.windower.masks, rt.windower.count, rt.normaliser.baseline,
-              rt.normaliser.started, rt.last_t, rt.first_window_t]
+    arrays = [
+        rt.windower.values,
+        rt.windower.masks,
+        rt.windower.count,
+        rt.normaliser.baseline,
+        rt.normaliser.started,
+        rt.last_t,
+        rt.first_window_t,
+    ]
     arrays += [v for v in vars(rt.decisions).values() if isinstance(v, np.ndarray)]
     per_device = sum(a.nbytes for a in arrays) / D
     adwin = [len(pickle.dumps(d)) for d in rt.drift._detectors.values()]
@@ -274,8 +282,12 @@ def test_every_per_device_array_of_the_runtime_is_in_fleet_snapshots(models):
     det = Detector(models, [DeviceInfo(str(i)) for i in range(D)])
     rt = det.runtime
     found = set()
-    for prefix, obj in (("", rt), ("normaliser.", rt.normaliser), ("windower.", rt.windower),
-                        ("decisions.", rt.decisions)):
+    for prefix, obj in (
+        ("", rt),
+        ("normaliser.", rt.normaliser),
+        ("windower.", rt.windower),
+        ("decisions.", rt.decisions),
+    ):
         for name, v in vars(obj).items():
             if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == D:
                 found.add(prefix + name)

@@ -77,7 +77,9 @@ def test_device_interleaving_does_not_change_windows():
     runs = [_run(s, 90) for s in range(4)]
     a, b = _online(runs, order_seed=1), _online(runs, order_seed=2)
     for d in range(4):
-        assert all(np.array_equal(x1, x2) for (_, x1, _), (_, x2, _) in zip(a[d], b[d], strict=True))
+        assert all(
+            np.array_equal(x1, x2) for (_, x1, _), (_, x2, _) in zip(a[d], b[d], strict=True)
+        )
 
 
 def test_windows_only_use_samples_at_or_before_their_end():
