@@ -24,6 +24,20 @@ def _check_positive(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
+def _models_option(help: str = "Model directory."):
+    """The shared --models option: a model directory, the shipped one by default."""
+    return click.option(
+        "--models", type=click.Path(path_type=Path), default=MODELS, show_default=True, help=help
+    )
+
+
+def _data_option(help: str):
+    """The shared --data option: the benchmark root."""
+    return click.option(
+        "--data", type=click.Path(path_type=Path), default=DATA_ROOT, show_default=True, help=help
+    )
+
+
 class _Group(click.Group):
     """Maps domain errors (bad files, bad configs) to one line and a non-zero exit, no traceback."""
 
@@ -92,13 +106,7 @@ def main() -> None:
     show_default=True,
     help="With --stream: 1 = real time, 10 = ten times faster, max = as fast as possible.",
 )
-@click.option(
-    "--models",
-    type=click.Path(path_type=Path),
-    default=MODELS,
-    show_default=True,
-    help="With --stream: model directory.",
-)
+@_models_option("With --stream: model directory.")
 @click.option(
     "--feedback-delay",
     type=float,
@@ -337,20 +345,8 @@ def _write_benchmark(cfg, out: Path, windows: bool) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option(
-    "--models",
-    type=click.Path(path_type=Path),
-    default=MODELS,
-    show_default=True,
-    help="Model directory.",
-)
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    default=DATA_ROOT,
-    show_default=True,
-    help="Data root where a relative RUN_DIR that does not exist is looked up.",
-)
+@_models_option("Model directory.")
+@_data_option("Data root where a relative RUN_DIR that does not exist is looked up.")
 @click.option(
     "--speed",
     default="max",
@@ -471,13 +467,7 @@ def score(truth: Path, pred: Path, duration_s, as_json: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    default=DATA_ROOT,
-    show_default=True,
-    help="Benchmark root; the default benchmark is generated there when it is missing.",
-)
+@_data_option("Benchmark root; the default benchmark is generated there when it is missing.")
 @click.option("--split", default="unseen_workload", show_default=True, help="Split to train on.")
 @click.option(
     "--out",
@@ -570,13 +560,7 @@ def _torch_dynamic(arch: dict, state: dict):
 
 
 @main.command("bench")
-@click.option(
-    "--models",
-    type=click.Path(path_type=Path),
-    default=MODELS,
-    show_default=True,
-    help="Model directory.",
-)
+@_models_option("Model directory.")
 @click.option(
     "--streams",
     default="1,10,100,1000",
@@ -653,13 +637,7 @@ def bench_cmd(
 @main.command("inspect-binary")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--models",
-    type=click.Path(path_type=Path),
-    default=MODELS,
-    show_default=True,
-    help="Model directory whose static expert scores the binary.",
-)
+@_models_option("Model directory whose static expert scores the binary.")
 @click.option(
     "--timeout",
     type=float,
@@ -724,13 +702,7 @@ _servers = click.option(
 _topic = click.option(
     "--topic", default="fleet.telemetry", show_default=True, help="Telemetry topic."
 )
-_fleet_models = click.option(
-    "--models",
-    type=click.Path(path_type=Path),
-    default=MODELS,
-    show_default=True,
-    help="Model directory (its sample rate is used).",
-)
+_fleet_models = _models_option("Model directory (its sample rate is used).")
 
 
 @fleet.command("produce")
@@ -892,20 +864,8 @@ def fleet_detect(
 
 @main.command()
 @click.option("--split", required=True, help="Split name (data/splits/NAME.json) or 'all'.")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    default=DATA_ROOT,
-    show_default=True,
-    help="Benchmark root.",
-)
-@click.option(
-    "--models",
-    type=click.Path(path_type=Path),
-    default=MODELS,
-    show_default=True,
-    help="Model directory.",
-)
+@_data_option("Benchmark root.")
+@_models_option("Model directory.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
