@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stream.eval_logs import overlap_fraction  # the one label definition, shared with evaluate
 from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 from stream.sources import read_truth
 from stream.telemetry_io import read_telemetry
@@ -57,14 +58,6 @@ def load_run(run_dir: Path, norm: Normalisation) -> RunResiduals:
     return RunResiduals(
         tel.run_id, tel.binary_id, tel.t_sim_s, r, tel.masks, read_truth(run_dir / "intervals.csv")
     )
-
-
-def overlap_fraction(starts: np.ndarray, ends: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Fraction of each [start, end) covered by the union of truth intervals (disjoint, sorted)."""
-    cover = np.zeros(starts.shape, np.float64)
-    for a, b in truth:
-        cover += np.clip(np.minimum(ends, b) - np.maximum(starts, a), 0.0, None)
-    return cover / (ends - starts)
 
 
 def run_windows(run: RunResiduals, norm: Normalisation, spec: WindowSpec):
