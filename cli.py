@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from simulator.benchmark import DEFAULT_PRESET
+
 DATA_ROOT = Path("data/fusionbench_sim")
 MODELS = Path("exported_models")
 
@@ -65,9 +67,9 @@ def main() -> None:
 )
 @click.option(
     "--preset",
-    default="fusionbench-v2",
+    default=DEFAULT_PRESET,
     show_default=True,
-    help="Benchmark preset: fusionbench-v2 (default benchmark) or tiny.",
+    help=f"Benchmark preset: {DEFAULT_PRESET} (default benchmark) or tiny.",
 )
 @click.option(
     "--runs",
@@ -489,7 +491,7 @@ def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> 
     """Train the dynamic ensemble, static expert and fusion gate on a split; export ONNX to OUT."""
     from offline_training.config import TrainConfig
     from offline_training.pipeline import check_split, format_report, rich_progress, run_training
-    from simulator.benchmark import PRESETS
+    from simulator.benchmark import DEFAULT_PRESET, PRESETS
     from simulator.splits import SPLIT_NAMES
 
     extra = {"epochs": epochs} if epochs is not None else {}
@@ -498,7 +500,7 @@ def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> 
     if not data.exists() or not any(data.iterdir()):
         if split not in SPLIT_NAMES:
             raise click.UsageError(_template("train", "--split", f"one of {SPLIT_NAMES}", split))
-        _write_benchmark(PRESETS["fusionbench-v2"], data, windows=True)
+        _write_benchmark(PRESETS[DEFAULT_PRESET], data, windows=True)
     check_split(data, split)
     with rich_progress() as progress:
         report = run_training(cfg, progress)
@@ -658,12 +660,12 @@ def inspect_binary_cmd(file: Path, as_json: bool, models: Path, timeout: float) 
 
 def _fleet_source(devices: int, duration: float, seed: int, hz: float):
     """Device ids and a chunk source `step(n) -> {column: (D, n)}` of a simulated fleet."""
-    from simulator.benchmark import PRESETS, plan_runs
+    from simulator.benchmark import DEFAULT_PRESET, PRESETS, plan_runs
     from simulator.corpus import load_corpus
     from simulator.fleet import Fleet
     from simulator.writer import as_recorded
 
-    cfg = PRESETS["fusionbench-v2"].model_copy(
+    cfg = PRESETS[DEFAULT_PRESET].model_copy(
         update={
             "n_runs": devices,
             "short_s": (duration, duration),

@@ -139,6 +139,10 @@ def _load_part(path: Path) -> tuple[WindowSet, WindowSpec, Normalisation]:
         float(d["norm_up_tau_s"]),
         float(d["norm_down_tau_s"]),
         float(d["norm_clip"]),
+        float(d["norm_spread_tau_s"]) if "norm_spread_tau_s" in d else 0.0,
+        tuple(float(v) for v in d["norm_spread_ref"])
+        if "norm_spread_ref" in d and d["norm_spread_ref"].size
+        else None,
     )
     ws = WindowSet(
         X=np.ascontiguousarray(X, np.float32),

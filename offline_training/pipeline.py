@@ -262,6 +262,8 @@ def _manifest_fields(cfg, data: SplitData, table, st, dyn, decision, metrics, t0
             "up_tau_s": norm.up_tau_s,
             "down_tau_s": norm.down_tau_s,
             "clip": norm.clip,
+            "spread_tau_s": norm.spread_tau_s,
+            "spread_ref": None if norm.spread_ref is None else list(norm.spread_ref),
         },
         "decision": decision,
         "training": {

@@ -17,11 +17,12 @@ from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 from stream.sources import read_truth
 from stream.telemetry_io import read_telemetry
 from stream.windowing import (
-    CausalNormaliser,
     Normalisation,
     WindowSpec,
     baseline_residuals,
     fit_scale,
+    fit_spread_ref,
+    scaled_run,
     window_run,
 )
 
@@ -37,6 +38,9 @@ __all__ = [
 #: Windows stored on disk: 10 s at 10 Hz, one every 4 s (the runtime emits every 1 s; these are a
 #: subset of its emission times, aligned to the absolute sample count).
 NPZ_SPEC = WindowSpec(hz=10.0, window_s=10.0, stride_s=4.0)
+#: Per-device spread adaptation of the normalisation (stream.windowing), on by default: without it a
+#: held-out workload that keeps one engine busy (cv_pipeline) scored like a trojan on that engine.
+SPREAD_TAU_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,11 @@ def load_run(run_dir: Path, norm: Normalisation) -> RunResiduals:
 
 def run_windows(run: RunResiduals, norm: Normalisation, spec: WindowSpec):
     """One run's windows with a given normalisation: X (N, W, F), M (N, W, K), y_soft, t_end."""
-    return _windows(run, CausalNormaliser(1, spec.hz, norm), spec)
+    return _windows(run, norm, spec)
 
 
-def _windows(run: RunResiduals, scaler: CausalNormaliser, spec: WindowSpec):
-    z = scaler.scale_residuals(run.residuals)
+def _windows(run: RunResiduals, norm: Normalisation, spec: WindowSpec):
+    z = scaled_run(run.residuals, spec.hz, norm)
     X, M, ends = window_run(z, run.masks, spec)
     dt = 1.0 / spec.hz
     t_end = run.t_sim_s[ends]
@@ -82,19 +86,23 @@ def build_split_windows(
     spec: WindowSpec = NPZ_SPEC,
     base: Normalisation | None = None,
     on_part: Callable[[str], None] | None = None,
+    spread_tau_s: float = SPREAD_TAU_S,
 ) -> Normalisation:
     """Write windows_{train,val,test}.npz for one split; return the fitted normalisation."""
     base = base or Normalisation.unit()
     train_ids = list(parts["train"])
     scale = fit_scale([runs[r].residuals for r in train_ids])
     norm = Normalisation(scale, base.up_tau_s, base.down_tau_s, base.clip)
-    scaler = CausalNormaliser(1, spec.hz, norm)
+    if spread_tau_s > 0:
+        fixed = Normalisation(scale, base.up_tau_s, base.down_tau_s, base.clip, spread_tau_s, scale)
+        ref = fit_spread_ref([runs[r].residuals for r in train_ids], spec.hz, fixed)
+        norm = Normalisation(scale, base.up_tau_s, base.down_tau_s, base.clip, spread_tau_s, ref)
     out_dir.mkdir(parents=True, exist_ok=True)
     for part, ids in parts.items():
         Xs, Ms, ys, ts, rid, bid = [], [], [], [], [], []
         for run_id in sorted(ids):
             run = runs[run_id]
-            X, M, y_soft, t_end = _windows(run, scaler, spec)
+            X, M, y_soft, t_end = _windows(run, norm, spec)
             Xs.append(X)
             Ms.append(M)
             ys.append(y_soft)
@@ -122,6 +130,8 @@ def build_split_windows(
             norm_up_tau_s=norm.up_tau_s,
             norm_down_tau_s=norm.down_tau_s,
             norm_clip=norm.clip,
+            norm_spread_tau_s=norm.spread_tau_s,
+            norm_spread_ref=np.array(norm.spread_ref or (), np.float64),
         )
         if on_part is not None:
             on_part(part)

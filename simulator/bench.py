@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.benchmark import PRESETS, plan_runs
+from simulator.benchmark import DEFAULT_PRESET, PRESETS, plan_runs
 from simulator.corpus import load_corpus
 from simulator.device import keep_freed_memory
 from simulator.fleet import Fleet, simulate_runs
@@ -31,7 +31,7 @@ def bench_simulator(
 ) -> dict:
     """Measure Fleet.step for n_devices x seconds, and simulate+write runs to CSV in a temp dir."""
     keep_freed_memory()
-    cfg = PRESETS["fusionbench-v2"].model_copy(
+    cfg = PRESETS[DEFAULT_PRESET].model_copy(
         update={
             "n_runs": n_devices,
             "short_s": (seconds, seconds),

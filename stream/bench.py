@@ -240,7 +240,7 @@ class StageClock:
     def installed(self, rt: Runtime) -> Iterator[StageClock]:
         targets: list[tuple[object, str, str]] = [
             (rt.normaliser, "step", "normalise"),
-            (rt.normaliser, "scale_residuals", "normalise"),
+            (rt.normaliser, "scale_step", "normalise"),
             (rt.windower, "push", "window"),
             (rt.windower, "windows", "window"),
             (rt, "dynamic", "experts"),

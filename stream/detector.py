@@ -83,6 +83,8 @@ class Detector:
             m.normalisation.up_tau_s,
             m.normalisation.down_tau_s,
             m.normalisation.clip,
+            m.normalisation.spread_tau_s,
+            None if m.normalisation.spread_ref is None else tuple(m.normalisation.spread_ref),
         )
         self.decision = decision or decision_from_manifest(models)
         self.static, self.static_results = static_scores(

@@ -32,6 +32,7 @@ _STATE_MAGIC = b"FSST"
 _STATE_ARRAYS = (
     "normaliser.baseline",
     "normaliser.started",
+    "normaliser.spread",
     "windower.values",
     "windower.masks",
     "windower.count",

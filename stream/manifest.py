@@ -67,6 +67,8 @@ class NormalisationSpec(_Strict):
     up_tau_s: float = Field(gt=0)
     down_tau_s: float = Field(gt=0)
     clip: float = Field(gt=0)
+    spread_tau_s: float = Field(default=0.0, ge=0)
+    spread_ref: list[float] | None = None
 
 
 class DecisionSpec(_Strict):

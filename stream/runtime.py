@@ -157,7 +157,7 @@ class Runtime:
             m[bad_r[covered], FEATURE_MASK[bad_f[covered]]] = 0
         m = np.where((m == 0) | (m == 1), m, 0).astype(np.uint8)
         r = self.normaliser.step(x, rows)
-        ready = self.windower.push(rows, self.normaliser.scale_residuals(r), m)
+        ready = self.windower.push(rows, self.normaliser.scale_step(r, rows), m)
         if ready.size == 0:
             return []
         return self._score(ready, self.last_t[ready])

@@ -3,7 +3,13 @@
 Per device, each sample's allow-listed features go through a fixed transform (log1p for counters),
 a causal baseline that only ever looks back, and a per-feature scale fitted on training runs:
 
-    z_t = clip((f(x_t) - b_t) / scale, -clip, clip)
+    z_t = clip((f(x_t) - b_t) / scale / d_t, -clip, clip)
+
+`d_t` (optional, `spread_tau_s > 0`) is the device's own sustained variability: an exponential mean
+`m_t` of |scaled residual| over ~`spread_tau_s`, divided by `spread_ref` (its 90th percentile over
+training runs) and floored at 1, so only a channel that is unusually busy on this device all the
+time is shrunk. A workload that keeps the CV engine busy then stops looking like a CV trojan while a
+trojan's 10-90 s activations barely move m_t. m_t starts at `spread_ref` (d_t = 1).
 
 `b_t` is an asymmetric tracker of the device's quiet level: it falls quickly (`down_tau_s`) and rises
 slowly (`up_tau_s`), so it settles on the low, benign level even when a trojan is active during
@@ -30,6 +36,8 @@ __all__ = [
     "transform_features",
     "baseline_residuals",
     "fit_scale",
+    "fit_spread_ref",
+    "scaled_run",
     "emission_indices",
     "window_run",
     "OnlineWindower",
@@ -78,8 +86,19 @@ class Normalisation:
     up_tau_s: float = 300.0
     down_tau_s: float = 10.0
     clip: float = 10.0
+    spread_tau_s: float = 0.0  # 0: no per-device spread adaptation
+    spread_ref: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.spread_tau_s > 0 and (
+            self.spread_ref is None
+            or len(self.spread_ref) != len(FEATURE_COLUMNS)
+            or not all(np.isfinite(v) and v > 0 for v in self.spread_ref)
+        ):
+            raise ValueError(
+                f"The 'spread_ref' parameter of Normalisation must hold {len(FEATURE_COLUMNS)} "
+                f"finite values > 0 when spread_tau_s > 0. Got {self.spread_ref!r} instead."
+            )
         if len(self.scale) != len(FEATURE_COLUMNS):
             raise ValueError(
                 f"The 'scale' parameter of Normalisation must have {len(FEATURE_COLUMNS)} "
@@ -118,6 +137,11 @@ class CausalNormaliser:
         self._inv_scale = 1.0 / np.asarray(norm.scale, dtype=np.float64)
         self.baseline = np.zeros((n_devices, len(FEATURE_COLUMNS)), dtype=np.float64)
         self.started = np.zeros((n_devices, len(FEATURE_COLUMNS)), dtype=bool)
+        self._adaptive = norm.spread_tau_s > 0
+        self._a_spread = 1.0 - np.exp(-1.0 / (norm.spread_tau_s * hz)) if self._adaptive else 0.0
+        ref = norm.spread_ref if self._adaptive else (1.0,) * len(FEATURE_COLUMNS)
+        self._inv_ref = 1.0 / np.asarray(ref, dtype=np.float64)
+        self.spread = np.tile(np.asarray(ref, dtype=np.float64), (n_devices, 1))  # (D, F) m_t
 
     def step(self, x: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Feed transformed features x (B, F) for devices `rows`; return residuals (B, F) float64.
@@ -147,9 +171,24 @@ class CausalNormaliser:
         self.started[rows] = False
 
     def scale_residuals(self, r: np.ndarray) -> np.ndarray:
-        """(…, F) residuals -> float32 model inputs, scaled and clipped."""
+        """(…, F) residuals -> float32, fixed scale and clip only (no per-device spread)."""
         c = self.norm.clip
         return np.clip(r * self._inv_scale, -c, c).astype(np.float32)
+
+    def scale_step(self, r: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Residuals r (B, F) of devices `rows` at one sample -> float32 model inputs (B, F).
+
+        Updates the devices' spread m_t first (module docstring); without spread adaptation this
+        is `scale_residuals`.
+        """
+        c = self.norm.clip
+        z = np.clip(r * self._inv_scale, -c, c)
+        if not self._adaptive:
+            return z.astype(np.float32)
+        m = self.spread[rows]
+        m = m + self._a_spread * (np.abs(z) - m)
+        self.spread[rows] = m
+        return (z / np.maximum(1.0, m * self._inv_ref)).astype(np.float32)
 
 
 def baseline_residuals(raw: np.ndarray, hz: float, norm: Normalisation) -> np.ndarray:
@@ -160,6 +199,46 @@ def baseline_residuals(raw: np.ndarray, hz: float, norm: Normalisation) -> np.nd
     for t in range(x.shape[0]):  # a recurrence: each step needs the previous baseline
         out[t] = normaliser.step(x[t : t + 1])[0]
     return out
+
+
+def scaled_run(residuals: np.ndarray, hz: float, norm: Normalisation) -> np.ndarray:
+    """Offline model inputs of one run, (T, F) residuals -> (T, F) float32, via `scale_step`."""
+    scaler = CausalNormaliser(1, hz, norm)
+    if norm.spread_tau_s <= 0:
+        return scaler.scale_residuals(residuals)
+    out = np.empty(residuals.shape, np.float32)
+    for t in range(residuals.shape[0]):  # a recurrence, like the baseline
+        out[t] = scaler.scale_step(residuals[t : t + 1])[0]
+    return out
+
+
+def fit_spread_ref(
+    residuals: list[np.ndarray], hz: float, norm: Normalisation, q: float = 0.9
+) -> tuple[float, ...]:
+    """Per-feature `spread_ref`: the q-quantile of m_t over training runs (norm's scale and tau).
+
+    m_t is traced with the adaptation inert (reference +inf), starting from the first sample's
+    |scaled residual|.
+    """
+    if norm.spread_tau_s <= 0:
+        raise ValueError("The 'norm' parameter of fit_spread_ref needs spread_tau_s > 0.")
+    a = 1.0 - np.exp(-1.0 / (norm.spread_tau_s * hz))
+    inv, c = 1.0 / np.asarray(norm.scale, np.float64), norm.clip
+    traces = []
+    for r in residuals:
+        z = np.abs(np.clip(np.asarray(r, np.float64) * inv, -c, c))
+        if z.shape[0] == 0:
+            continue
+        m = np.empty_like(z)
+        cur = z[0].copy()
+        for t in range(z.shape[0]):
+            cur += a * (z[t] - cur)
+            m[t] = cur
+        traces.append(m)
+    if not traces:
+        raise ValueError("The 'residuals' parameter of fit_spread_ref must hold samples. Got none.")
+    ref = np.quantile(np.concatenate(traces), q, axis=0)
+    return tuple(float(max(v, 1e-3)) for v in ref)
 
 
 def fit_scale(residuals: list[np.ndarray], floor: float = 1e-3) -> tuple[float, ...]:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simulator.benchmark import PRESETS, plan_runs
+from simulator.benchmark import DEFAULT_PRESET, PRESETS, plan_runs
 from simulator.corpus import load_corpus
 from simulator.schedules import activation_intervals
 from simulator.splits import SPLIT_NAMES, make_splits
@@ -11,7 +11,7 @@ from simulator.splits import SPLIT_NAMES, make_splits
 
 @pytest.fixture(scope="module")
 def plan():
-    cfg = PRESETS["fusionbench-v2"]
+    cfg = PRESETS[DEFAULT_PRESET]
     corpus = load_corpus()
     specs = plan_runs(cfg, corpus)
     splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
@@ -134,7 +134,7 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
 def test_time_since_start_predicts_nothing():
     """The research code's shortcut: a classifier given only time since start and run duration
     must score at chance on held-out runs (window ROC-AUC <= 0.55)."""
-    cfg = PRESETS["fusionbench-v2"].model_copy(update={"n_runs": 600, "seed": 99})
+    cfg = PRESETS[DEFAULT_PRESET].model_copy(update={"n_runs": 600, "seed": 99})
     specs = plan_runs(cfg, load_corpus())
     rows = []
     for i, s in enumerate(specs):

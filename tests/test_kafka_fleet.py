@@ -226,7 +226,9 @@ def test_two_workers_score_every_window_once_and_match_single_process(telemetry,
     for p in paths:
         for k, v in _stats(p)["malformed"].items():
             malformed[k] = malformed.get(k, 0) + v
-    assert malformed == {"bad_magic": 1, "unknown_version": 1, "wrong_key": 1}
+    # at least once: a partition handed over before its first commit re-reads its malformed message
+    assert set(malformed) == {"bad_magic", "unknown_version", "wrong_key"}
+    assert all(v >= 1 for v in malformed.values())
 
 
 def test_a_killed_workers_devices_are_rebuilt_by_the_other(telemetry, tmp_path):

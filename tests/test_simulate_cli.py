@@ -93,7 +93,10 @@ def test_npz_windows_equal_the_runtime_windows_fed_sample_by_sample(tiny_data):
         float(npz["norm_up_tau_s"]),
         float(npz["norm_down_tau_s"]),
         float(npz["norm_clip"]),
+        float(npz["norm_spread_tau_s"]),
+        tuple(npz["norm_spread_ref"].tolist()),
     )
+    assert norm.spread_tau_s > 0  # the default windows adapt to each device's spread
     tel = read_telemetry(tiny_data / "runs" / run_id / "telemetry.csv")
     normaliser = CausalNormaliser(1, spec.hz, norm)
     windower = OnlineWindower(1, spec, tel.features.shape[1], tel.masks.shape[1])
@@ -101,7 +104,7 @@ def test_npz_windows_equal_the_runtime_windows_fed_sample_by_sample(tiny_data):
     rows = np.array([0])
     for i in range(tel.t_sim_s.size):  # the runtime's path: one sample at a time
         r = normaliser.step(transform_features(tel.features[i : i + 1]), rows)
-        if windower.push(rows, normaliser.scale_residuals(r), tel.masks[i : i + 1]).size:
+        if windower.push(rows, normaliser.scale_step(r, rows), tel.masks[i : i + 1]).size:
             X, M = windower.windows(rows)
             online[round(float(tel.t_sim_s[i]), 6)] = (X[0], M[0])
     for X, M, t in zip(npz["X"][sel], npz["M"][sel], npz["t_end_s"][sel], strict=True):

@@ -12,6 +12,8 @@ from stream.windowing import (
     baseline_residuals,
     emission_indices,
     fit_scale,
+    fit_spread_ref,
+    scaled_run,
     transform_features,
     window_run,
 )
@@ -156,3 +158,52 @@ def test_fit_scale_is_positive_and_robust():
 def test_bad_window_spec_is_refused_with_the_template(kw):
     with pytest.raises(ValueError, match=r"parameter of WindowSpec must be"):
         WindowSpec(**kw)
+
+
+def _spread_norm(tau_s: float = 30.0) -> Normalisation:
+    return Normalisation(scale=(1.0,) * F, spread_tau_s=tau_s, spread_ref=(2.0,) * F)
+
+
+def test_spread_adaptation_shrinks_a_channel_that_is_always_busy_on_this_device():
+    rng = np.random.default_rng(0)
+    T = 3000  # 300 s at 10 Hz, ten spread time constants
+    r = np.abs(rng.normal(0.0, 1.0, (T, F)))  # typical: |z| ~ 0.8 < ref 2
+    r[:, 4] = 6.0 + rng.normal(0.0, 0.5, T)  # one channel busy all the time
+    z = scaled_run(r, 10.0, _spread_norm())
+    assert np.array_equal(z[-100:, 0], r[-100:, 0].astype(np.float32))  # typical: untouched
+    assert 1.5 < z[-100:, 4].mean() < 2.5  # busy: shrunk to about the reference
+
+
+def test_spread_adaptation_barely_moves_for_a_short_burst():
+    r = np.zeros((3000, F))
+    r[2000:2300, 0] = 6.0  # a 30 s activation on a quiet device, tau 300 s
+    z = scaled_run(r, 10.0, _spread_norm(300.0))
+    assert 4.5 < z[2299, 0] < 6.0  # m_t rose from 2 by ~10 % of the gap: divisor ~1.2
+
+
+def test_spread_scale_step_online_equals_scaled_run_offline():
+    raw, _ = _run(3, 400)
+    norm = Normalisation(
+        scale=tuple(np.linspace(0.5, 2.0, F)), spread_tau_s=5.0, spread_ref=(0.5,) * F
+    )
+    r = baseline_residuals(raw, 10.0, norm)
+    offline = scaled_run(r, 10.0, norm)
+    online = CausalNormaliser(2, 10.0, norm)
+    rows = np.array([1])
+    got = np.concatenate([online.scale_step(r[t : t + 1], rows) for t in range(r.shape[0])])
+    assert np.array_equal(offline, got)
+    assert not np.array_equal(offline, online.scale_residuals(r))  # the adaptation acted
+
+
+def test_spread_fitted_reference_is_a_per_feature_quantile_of_the_traced_spread():
+    rng = np.random.default_rng(1)
+    runs = [np.abs(rng.normal(0.0, s, (500, F))) for s in (1.0, 3.0)]
+    norm = Normalisation(scale=(1.0,) * F, spread_tau_s=5.0, spread_ref=(1.0,) * F)
+    ref = np.array(fit_spread_ref(runs, 10.0, norm, q=0.5))
+    assert ref.shape == (F,)
+    assert (ref > 0.8).all() and (ref < 2.4).all()  # between the two runs' mean |z|
+
+
+def test_spread_needs_a_reference():
+    with pytest.raises(ValueError, match="spread_ref"):
+        Normalisation(scale=(1.0,) * F, spread_tau_s=10.0)
