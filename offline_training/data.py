@@ -34,6 +34,8 @@ __all__ = [
 PARTS = ("train", "val", "test")
 _KEYS = ("X", "M", "y_soft", "run_id", "binary_id", "t_end_s", "feature_names", "mask_names")
 _KEYS += ("window", "stride", "hz", "norm_scale", "norm_up_tau_s", "norm_down_tau_s", "norm_clip")
+#: Absent in windows written before the spread adaptation existed (it is then off).
+_OPTIONAL_KEYS = ("norm_spread_tau_s", "norm_spread_ref")
 
 
 class DataError(ValueError):
@@ -115,7 +117,7 @@ def _load_part(path: Path) -> tuple[WindowSet, WindowSpec, Normalisation]:
             missing = [k for k in _KEYS if k not in z.files]
             if missing:
                 raise DataError(f"{path}: corrupt windows file, missing keys {missing}.")
-            d = {k: z[k] for k in _KEYS}
+            d = {k: z[k] for k in (*_KEYS, *_OPTIONAL_KEYS) if k in z.files}
     except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
         if isinstance(exc, DataError):
             raise

@@ -37,6 +37,22 @@ def test_tiny_training_writes_a_loadable_checked_model_directory(tmp_path_factor
     assert models.manifest.metrics["val_dynamic"]["roc_auc"] is not None
 
 
+def test_shipped_normalisation_is_exactly_the_one_the_training_windows_were_cut_with(
+    tmp_path_factory, data_dir
+):
+    norm = load_split(data_dir, "unseen_workload").norm
+    shipped = load_models(tiny_models(tmp_path_factory), device="cpu").manifest.normalisation
+    assert norm.spread_tau_s > 0 and norm.spread_ref is not None  # the default windows adapt
+    assert tuple(shipped.scale) == norm.scale
+    assert (shipped.up_tau_s, shipped.down_tau_s, shipped.clip) == (
+        norm.up_tau_s,
+        norm.down_tau_s,
+        norm.clip,
+    )
+    assert shipped.spread_tau_s == norm.spread_tau_s
+    assert tuple(shipped.spread_ref) == norm.spread_ref
+
+
 def test_cpu_training_is_deterministic_for_a_seed(data_dir, tmp_path):
     val = load_split(data_dir, "unseen_workload").val
     outs = []
