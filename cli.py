@@ -33,6 +33,18 @@ def _models_option(help: str = "Model directory."):
     )
 
 
+def _device_option(help_prefix: str = ""):
+    """The shared --device option: which ONNX Runtime provider scores the windows."""
+    return click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default="auto",
+        show_default=True,
+        help=f"{help_prefix}auto: CUDA when a CUDA session really works, else CPU; cpu gives "
+        "the same scores on every machine; cuda fails unless CUDA works.",
+    )
+
+
 def _data_option(help: str):
     """The shared --data option: the benchmark root."""
     return click.option(
@@ -109,6 +121,7 @@ def main() -> None:
     help="With --stream: 1 = real time, 10 = ten times faster, max = as fast as possible.",
 )
 @_models_option("With --stream: model directory.")
+@_device_option("With --stream: ")
 @click.option(
     "--feedback-delay",
     type=float,
@@ -145,6 +158,7 @@ def simulate(
     devices: int,
     speed: str,
     models: Path,
+    device: str,
     feedback_delay,
     jsonl,
     rss_every,
@@ -173,6 +187,7 @@ def simulate(
             feedback_delay,
             jsonl,
             rss_every,
+            device,
         )
     else:
         _write_benchmark(cfg, out, windows)
@@ -238,7 +253,15 @@ def _print_report(report, console, title: str) -> None:
 
 
 def _simulate_stream(
-    cfg, n_devices, duration, speed, models_dir, feedback_delay, jsonl, rss_every=None
+    cfg,
+    n_devices,
+    duration,
+    speed,
+    models_dir,
+    feedback_delay,
+    jsonl,
+    rss_every=None,
+    device="auto",
 ) -> None:
     import numpy as np
     from rich.console import Console
@@ -254,7 +277,7 @@ def _simulate_stream(
     from stream.sinks import JsonlSink
 
     console = Console(stderr=True)
-    models = _load_models(models_dir)
+    models = _load_models(models_dir, device)
     cfg = cfg.model_copy(
         update={
             "n_runs": n_devices,
@@ -348,6 +371,7 @@ def _write_benchmark(cfg, out: Path, windows: bool) -> None:
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @_models_option("Model directory.")
+@_device_option()
 @_data_option("Data root where a relative RUN_DIR that does not exist is looked up.")
 @click.option(
     "--speed",
@@ -369,7 +393,14 @@ def _write_benchmark(cfg, out: Path, windows: bool) -> None:
     help="Write detections.jsonl and intervals_pred.csv here.",
 )
 def replay(
-    run_dir: Path, models: Path, data: Path, speed: str, feedback_delay, as_json: bool, out
+    run_dir: Path,
+    models: Path,
+    device: str,
+    data: Path,
+    speed: str,
+    feedback_delay,
+    as_json: bool,
+    out,
 ) -> None:
     """Replay a recorded run through the runtime; print its intervals and interval metrics."""
     import json
@@ -385,7 +416,7 @@ def replay(
     if not run_dir.is_dir():
         raise click.ClickException(f"{run_dir}: no such run directory (also looked under {data})")
     console = Console(stderr=True)
-    loaded = _load_models(models)
+    loaded = _load_models(models, device)
     index = read_binary_index(run_dir.parent.parent / "binaries" / "binaries.csv")
     if not index:
         from simulator.corpus import corpus_dir
@@ -868,6 +899,7 @@ def fleet_detect(
 @click.option("--split", required=True, help="Split name (data/splits/NAME.json) or 'all'.")
 @_data_option("Benchmark root.")
 @_models_option("Model directory.")
+@_device_option()
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -889,7 +921,9 @@ def fleet_detect(
     help="Train models on each split's own training runs into DIR/<split> (reused when "
     "present) and evaluate every split with its own models: no training run is tested.",
 )
-def evaluate(split: str, data: Path, models: Path, out, far_target: float, per_split) -> None:
+def evaluate(
+    split: str, data: Path, models: Path, device: str, out, far_target: float, per_split
+) -> None:
     """Choose thresholds on a split's validation runs, freeze them, and report on its test runs."""
     from rich.progress import Progress
 
@@ -902,9 +936,9 @@ def evaluate(split: str, data: Path, models: Path, out, far_target: float, per_s
     if split != "all":
         read_split(data, split)  # an unknown split fails here, before models load
     if per_split is not None:
-        _evaluate_per_split(split, data, per_split, out, far_target)
+        _evaluate_per_split(split, data, per_split, out, far_target, device)
         return
-    loaded = _load_models(models)
+    loaded = _load_models(models, device)
     tasks: dict[str, object] = {}
     with Progress(transient=False) as bar:
 
@@ -926,7 +960,9 @@ def evaluate(split: str, data: Path, models: Path, out, far_target: float, per_s
         click.echo(f"wrote {path}")
 
 
-def _evaluate_per_split(split: str, data: Path, models_root: Path, out, far_target: float) -> None:
+def _evaluate_per_split(
+    split: str, data: Path, models_root: Path, out, far_target: float, device: str
+) -> None:
     from offline_training.config import TrainConfig
     from offline_training.pipeline import rich_progress, run_training
     from stream.binaries import read_binary_index
@@ -945,7 +981,12 @@ def _evaluate_per_split(split: str, data: Path, models_root: Path, out, far_targ
                 run_training(cfg, progress)
         target = root / name if split == "all" else root
         rep, _ = evaluate_to_dir(
-            data, name, _load_models(model_dir), target, far_target=far_target, binaries=binaries
+            data,
+            name,
+            _load_models(model_dir, device),
+            target,
+            far_target=far_target,
+            binaries=binaries,
         )
         reports += rep
         click.echo(f"wrote {target} (models {model_dir})")

@@ -18,7 +18,7 @@ from stream.decide import DecisionConfig
 from stream.onnx_session import ModelSet
 from stream.runtime import Runtime, StaticScores, WindowRecord
 from stream.sinks import detection_record
-from stream.windowing import Normalisation, WindowSpec
+from stream.windowing import WindowSpec
 
 __all__ = ["DeviceInfo", "Detector", "static_scores", "decision_from_manifest"]
 
@@ -78,14 +78,7 @@ class Detector:
         self.models = models
         self.devices = tuple(devices)
         self.spec = WindowSpec(hz=m.hz, window_s=m.window_s, stride_s=m.stride_s)
-        norm = Normalisation(
-            tuple(m.normalisation.scale),
-            m.normalisation.up_tau_s,
-            m.normalisation.down_tau_s,
-            m.normalisation.clip,
-            m.normalisation.spread_tau_s,
-            None if m.normalisation.spread_ref is None else tuple(m.normalisation.spread_ref),
-        )
+        norm = m.normalisation.to_runtime()
         self.decision = decision or decision_from_manifest(models)
         self.static, self.static_results = static_scores(
             models, [d.binary_path for d in self.devices], cache

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stream.schema import FEATURE_COLUMNS, FUSION_INPUTS, MASK_COLUMNS, MASK_GROUPS
+from stream.windowing import Normalisation
 
 __all__ = [
     "MANIFEST_NAME",
@@ -69,6 +70,17 @@ class NormalisationSpec(_Strict):
     clip: float = Field(gt=0)
     spread_tau_s: float = Field(default=0.0, ge=0)
     spread_ref: list[float] | None = None
+
+    def to_runtime(self) -> Normalisation:
+        """The runtime's Normalisation: the one conversion, so serving and tests cannot drift."""
+        return Normalisation(
+            tuple(self.scale),
+            self.up_tau_s,
+            self.down_tau_s,
+            self.clip,
+            self.spread_tau_s,
+            None if self.spread_ref is None else tuple(self.spread_ref),
+        )
 
 
 class DecisionSpec(_Strict):

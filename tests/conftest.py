@@ -33,3 +33,14 @@ def cli_runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def cuda_works() -> bool:
+    """Whether ONNX Runtime really runs the shipped models on CUDA here (never on CI)."""
+    from stream.manifest import load_manifest, read_verified
+    from stream.onnx_session import choose_provider
+
+    models = Path(__file__).resolve().parents[1] / "exported_models"
+    probe = read_verified(models, load_manifest(models).files["fusion"])
+    return choose_provider("auto", probe).device == "cuda"

@@ -18,12 +18,27 @@ def _run(tiny_data) -> Path:
 
 
 def test_replay_prints_metrics_as_json(cli_runner, tiny_data):
-    res = cli_runner.invoke(cli.main, ["replay", str(_run(tiny_data)), "--json"])
+    res = cli_runner.invoke(cli.main, ["replay", str(_run(tiny_data)), "--json", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["provider"] == "CPUExecutionProvider"
     assert out["accounting"]["balanced"]
     assert {"event_f1", "far_per_hour", "ttd_median_s"} <= set(out["metrics"])
+
+
+def test_replay_on_cuda_fails_in_one_line_where_cuda_does_not_work(
+    cli_runner, tiny_data, cuda_works
+):
+    res = cli_runner.invoke(
+        cli.main, ["replay", str(_run(tiny_data)), "--json", "--device", "cuda"]
+    )
+    if cuda_works:
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["provider"] == "CUDAExecutionProvider"
+    else:
+        assert res.exit_code == 1
+        assert "CUDA was requested but ONNX Runtime cannot use it" in res.output
+        assert "Traceback" not in res.output
 
 
 def test_replay_resolves_relative_run_paths_under_the_data_root(cli_runner, tiny_data):
@@ -70,7 +85,9 @@ def test_replay_writes_detections_that_score_reads(cli_runner, tiny_data, tmp_pa
 
 def test_simulate_stream_reports_against_the_simulated_truth(cli_runner):
     res = cli_runner.invoke(
-        cli.main, ["simulate", "--stream", "--devices", "3", "--duration", "40", "--seed", "5"]
+        cli.main,
+        ["simulate", "--stream", "--devices", "3", "--duration", "40", "--seed", "5"]
+        + ["--device", "cpu"],
     )
     assert res.exit_code == 0, res.output
     assert "interval-level report" in res.output

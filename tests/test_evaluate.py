@@ -62,7 +62,7 @@ def evaluated(tiny_data, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("report") / "random"
     args = ["evaluate", "--split", "random", "--data", str(tiny_data), "--models", str(MODELS)]
-    result = CliRunner().invoke(cli.main, [*args, "--out", str(out)])
+    result = CliRunner().invoke(cli.main, [*args, "--device", "cpu", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return json.loads((out / "report.json").read_text()), out
 

@@ -27,8 +27,7 @@ def models():
 
 
 def _norm(models) -> Normalisation:
-    n = models.manifest.normalisation
-    return Normalisation(tuple(n.scale), n.up_tau_s, n.down_tau_s, n.clip)
+    return models.manifest.normalisation.to_runtime()
 
 
 def _runs(tiny_data, k=3):
@@ -215,6 +214,22 @@ def test_cuda_provider_runs_when_available():
         pytest.skip(f"CUDA not usable here: {exc}")
     assert m.dynamic.providers[0] == "CUDAExecutionProvider"
     assert choose_provider("cuda").device == "cuda"
+
+
+def test_cuda_scores_match_cpu_scores_on_the_same_windows(models, tiny_data, cuda_works):
+    """The GPU path is the same detector: expert and fused scores agree with the CPU's."""
+    if not cuda_works:
+        pytest.skip("CUDA is not usable by ONNX Runtime here")
+    gpu = load_models(ROOT / "exported_models", "cuda")
+    run_dir = _runs(tiny_data, 1)[0]
+    m = models.manifest
+    spec = WindowSpec(hz=m.hz, window_s=m.window_s, stride_s=m.stride_s)
+    X, M, _, _ = run_windows(load_run(run_dir, _norm(models)), _norm(models), spec)
+    p_cpu, u_cpu = models.dynamic.score(X, M)
+    p_gpu, u_gpu = gpu.dynamic.score(X, M)
+    assert gpu.dynamic.providers[0] == "CUDAExecutionProvider"
+    assert np.max(np.abs(p_cpu - p_gpu)) <= 1e-3
+    assert np.max(np.abs(u_cpu - u_gpu)) <= 1e-3
 
 
 def test_loading_models_keeps_the_console_quiet_without_cuda(capfd):
