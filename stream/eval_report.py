@@ -195,6 +195,37 @@ def results_table(reports: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+_STRATA_TITLES = {
+    "trojan_family": "family",
+    "trojan_variant": "variant",
+    "strength_band": "strength",
+}
+
+
+def _strata_md(d: dict) -> list[str]:
+    """Test recall per trojan family, variant and strength band, one column per detector."""
+    first = d[DETECTORS[0]].get("test_by_event")
+    if not first:
+        return []
+    lines = [
+        "## Test recall by trojan (events; TTD p50 of the fusion in brackets)",
+        "",
+        "| stratum | events | " + " | ".join(DETECTORS) + " |",
+        "|---|---|" + "---|" * len(DETECTORS),
+    ]
+    for key, title in _STRATA_TITLES.items():
+        for value, cell in first.get(key, {}).items():
+            recalls = []
+            for name in DETECTORS:
+                r = d[name]["test_by_event"][key][value]
+                text = _f(r["recall"], 2)
+                if name == "fusion" and r["ttd_median_s"] is not None:
+                    text += f" ({r['ttd_median_s']:.1f} s)"
+                recalls.append(text)
+            lines.append(f"| {title} {value} | {cell['n']} | " + " | ".join(recalls) + " |")
+    return [*lines, ""]
+
+
 def format_split_md(report: dict) -> str:
     """report.md of one split."""
     d = report["detectors"]
@@ -247,6 +278,9 @@ def format_split_md(report: dict) -> str:
         "ECE is meaningful for the probability scores only (experts, gates, fusion); the z-score "
         "and HalfSpaceTrees scores are monotone anomaly scores.",
         "",
+    ]
+    lines += _strata_md(d)
+    lines += [
         "## Plots",
         "",
     ]

@@ -36,6 +36,7 @@ from stream.eval_logs import RunLog, collect_logs, overlap_fraction, train_featu
 from stream.metrics import IntervalReport, RunIntervals, bootstrap_ci, score_runs
 from stream.offline_decide import OfflineIntervals, chains, decide_offline, finish
 from stream.onnx_session import ModelSet
+from stream.strata import EventLabels, read_event_labels, recall_by_stratum
 from stream.window_metrics import score_windows
 
 __all__ = [
@@ -269,8 +270,13 @@ def evaluate_detector(
     grid: DecisionGrid | None = None,
     n_resamples: int = 1000,
     seed: int = 0,
+    test_labels: Sequence[EventLabels] | None = None,
 ) -> dict[str, object]:
-    """Choose on val, freeze, score test: the detector's entry of report.json."""
+    """Choose on val, freeze, score test: the detector's entry of report.json.
+
+    `test_labels` (one per test run, in `test.run_ids` order) adds test recall per trojan family,
+    variant and strength band.
+    """
     choice = choose_decision(val, detector, far_target=far_target, stride_s=stride_s, grid=grid)
     runs = apply_decision(test, detector, choice.config)  # test truth is read from here on
     rep = score_runs(runs)
@@ -287,6 +293,7 @@ def evaluate_detector(
         "test": rep.to_dict(),
         "test_ci95": {k: None if v is None else list(v) for k, v in ci.items()},
         "window": win.to_dict(),
+        "test_by_event": None if test_labels is None else recall_by_stratum(runs, test_labels),
     }
 
 
@@ -383,6 +390,7 @@ def evaluate_splits(
         limits = feature_limits([train[r] for r in spec.train])
         val = build_part(logs, spec.val, limits, m.window_s, m.hz, seed)
         test = build_part(logs, spec.test, limits, m.window_s, m.hz, seed)
+        labels = [read_event_labels(Path(data) / "runs" / r) for r in test.run_ids]
         detectors = {}
         for det in DETECTORS:
             detectors[det] = evaluate_detector(
@@ -394,6 +402,7 @@ def evaluate_splits(
                 grid=grid,
                 n_resamples=n_resamples,
                 seed=seed,
+                test_labels=labels,
             )
             if progress is not None:
                 progress(f"{spec.name}: choose on val, score test", 1, len(DETECTORS))

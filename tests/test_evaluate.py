@@ -43,6 +43,7 @@ DETECTOR_KEYS = {
     "test",
     "test_ci95",
     "window",
+    "test_by_event",
 }
 
 
@@ -156,6 +157,21 @@ def test_report_files_are_written_with_the_documented_keys(evaluated):
     assert "validation runs only" in (out / "report.md").read_text()
     for plot in on_disk["plots"]:
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_breaks_test_recall_down_by_trojan(evaluated):
+    """Per family, variant and strength band, the events add up to the pooled test recall."""
+    on_disk, out = evaluated
+    fusion = on_disk["detectors"]["fusion"]
+    n_true = fusion["test"]["n_true"]
+    assert n_true > 0
+    for key in ("trojan_family", "trojan_variant", "strength_band"):
+        strata = fusion["test_by_event"][key]
+        assert "unknown" not in strata  # the simulator labels every event
+        assert sum(v["n"] for v in strata.values()) == n_true
+        hits = sum(v["n"] * v["recall"] for v in strata.values())
+        assert hits / n_true == pytest.approx(fusion["test"]["event_recall"], abs=1e-9)
+    assert "## Test recall by trojan" in (out / "report.md").read_text()
 
 
 def _rewrite_truth(data: Path, run_ids, rows: str) -> None:

@@ -1,0 +1,138 @@
+"""Event recall broken down by what the trojan was: family, variant and strength band.
+
+A pooled event F1 hides *which* trojans a detector misses. The benchmark draws a share of its
+trojans from the weak end on purpose (near invisible), so a researcher needs recall per stratum to
+tell "misses what the physics hides" from "misses what it should see". Labels come from the
+optional truth columns of intervals.csv (`trojan_family`, `trojan_variant`, `strength`); a run
+directory without them puts its events under "unknown". Matching is the same one-to-one IoU
+matching as the pooled metrics (stream.metrics).
+
+Example:
+    >>> labels = read_event_labels(run_dir)          # per truth interval, file order
+    >>> recall_by_stratum([run_intervals], [labels])["trojan_family"]["compute"]
+    {'n': 3, 'recall': 0.667, 'ttd_median_s': 4.0}
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stream.intervals_io import END, START, TRUTH_FILE
+from stream.metrics import DEFAULT_MIN_IOU, RunIntervals, match_intervals
+
+__all__ = ["STRENGTH_BANDS", "EventLabels", "read_event_labels", "recall_by_stratum"]
+
+#: Strength bands [lo, hi): the benchmark's weak end is below 0.3 (simulator.benchmark).
+STRENGTH_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("<0.3", 0.0, 0.3),
+    ("0.3-0.6", 0.3, 0.6),
+    (">=0.6", 0.6, math.inf),
+)
+UNKNOWN = "unknown"
+
+#: Per truth interval of one run: (start, end) rows and one label array per stratum key.
+EventLabels = Mapping[str, np.ndarray]
+
+
+def _band(strength: float) -> str:
+    if not math.isfinite(strength):
+        return UNKNOWN
+    return next((name for name, lo, hi in STRENGTH_BANDS if lo <= strength < hi), UNKNOWN)
+
+
+def read_event_labels(run_dir: Path) -> dict[str, np.ndarray]:
+    """Labels of each truth interval in `run_dir/intervals.csv`, keyed by stratum.
+
+    Returns arrays `t` (n, 2) with the intervals, and `trojan_family`, `trojan_variant`,
+    `strength_band` (n,) strings; a missing column or cell gives "unknown". Rows are matched to the
+    scored truth by their (start, end), so the order of the file does not matter.
+    """
+    path = Path(run_dir) / TRUTH_FILE
+    t, fam, var, band = [], [], [], []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        for row in csv.DictReader(fh):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            try:
+                start, end = float(row[START]), float(row[END])
+            except (KeyError, ValueError):
+                continue  # the truth reader has already refused or skipped such rows
+            if not (math.isfinite(start) and math.isfinite(end)):
+                continue
+            try:
+                strength = float(row.get("strength") or "nan")
+            except ValueError:
+                strength = math.nan
+            t.append((start, end))
+            fam.append(row.get("trojan_family") or UNKNOWN)
+            var.append(row.get("trojan_variant") or UNKNOWN)
+            band.append(_band(strength))
+    return {
+        "t": np.asarray(t, np.float64).reshape(-1, 2),
+        "trojan_family": np.asarray(fam, dtype=object),
+        "trojan_variant": np.asarray(var, dtype=object),
+        "strength_band": np.asarray(band, dtype=object),
+    }
+
+
+def _aligned(labels: EventLabels, truth: np.ndarray, key: str) -> np.ndarray:
+    """The label of each row of `truth`, found by its (start, end) in `labels["t"]`."""
+    lt = np.asarray(labels["t"], np.float64).reshape(-1, 2)
+    out = np.full(len(truth), UNKNOWN, dtype=object)
+    if len(lt) == 0 or len(truth) == 0:
+        return out
+    d = np.abs(truth[:, None, :] - lt[None, :, :]).max(axis=2)  # (n_truth, n_labels)
+    j = d.argmin(axis=1)
+    ok = d[np.arange(len(truth)), j] <= 1e-6 * np.maximum(1.0, np.abs(truth).max(axis=1))
+    out[ok] = np.asarray(labels[key], dtype=object)[j[ok]]
+    return out
+
+
+def recall_by_stratum(
+    runs: Sequence[RunIntervals],
+    labels: Sequence[EventLabels],
+    keys: Sequence[str] = ("trojan_family", "trojan_variant", "strength_band"),
+    min_iou: float = DEFAULT_MIN_IOU,
+) -> dict[str, dict[str, dict[str, float | int | None]]]:
+    """Event recall and median time to detect per stratum value, pooled over runs.
+
+    `labels[i]` labels the truth of `runs[i]` (see `read_event_labels`). Time to detect follows
+    the pooled metrics: emission of the matched prediction (its start when unknown) minus the
+    truth start, floored at 0.
+    """
+    if len(runs) != len(labels):
+        raise ValueError(
+            f"The 'labels' parameter of recall_by_stratum must have one entry per run "
+            f"({len(runs)}). Got {len(labels)} instead."
+        )
+    hit, ttd, lab = [], [], {k: [] for k in keys}
+    for run, lb in zip(runs, labels, strict=True):
+        mi, mj = match_intervals(run.truth, run.pred, min_iou)
+        h = np.zeros(len(run.truth), bool)
+        h[mi] = True
+        d = np.full(len(run.truth), np.nan)
+        emit = (np.full(len(run.pred), np.nan) if run.pred_emit_s is None else run.pred_emit_s)[mj]
+        d[mi] = np.maximum(0.0, np.where(np.isnan(emit), run.pred[mj, 0], emit) - run.truth[mi, 0])
+        hit.append(h)
+        ttd.append(d)
+        for k in keys:
+            lab[k].append(_aligned(lb, run.truth, k))
+    hits = np.concatenate(hit) if hit else np.zeros(0, bool)
+    ttds = np.concatenate(ttd) if ttd else np.zeros(0)
+    out: dict[str, dict[str, dict[str, float | int | None]]] = {}
+    for k in keys:
+        values = np.concatenate(lab[k]) if lab[k] else np.zeros(0, dtype=object)
+        out[k] = {}
+        for v in sorted(set(values.tolist())):
+            sel = values == v
+            found = ttds[sel & hits]
+            out[k][str(v)] = {
+                "n": int(sel.sum()),
+                "recall": float(hits[sel].mean()),
+                "ttd_median_s": float(np.median(found)) if len(found) else None,
+            }
+    return out

@@ -1,0 +1,92 @@
+"""Event recall by trojan family, variant and strength band (stream.strata)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream.metrics import RunIntervals, score_runs
+from stream.strata import read_event_labels, recall_by_stratum
+
+HEADER = "t_start_sim_s,t_end_sim_s,trojan_family,trojan_variant,strength\n"
+
+
+def _labels(tmp_path, text: str, name: str = "run"):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "intervals.csv").write_text(text)
+    return read_event_labels(d)
+
+
+def test_recall_and_ttd_are_given_per_family(tmp_path):
+    labels = _labels(tmp_path, HEADER + "10,30,compute,steady,0.8\n100,120,io,pulsed,0.2\n")
+    run = RunIntervals(
+        "r", truth=[[10, 30], [100, 120]], pred=[[12, 31]], pred_emit_s=[14.0], scored_end_s=200
+    )
+    out = recall_by_stratum([run], [labels])
+    assert out["trojan_family"] == {
+        "compute": {"n": 1, "recall": 1.0, "ttd_median_s": 4.0},
+        "io": {"n": 1, "recall": 0.0, "ttd_median_s": None},
+    }
+    assert out["trojan_variant"]["steady"]["recall"] == 1.0
+    assert out["strength_band"]["<0.3"]["recall"] == 0.0
+    assert out["strength_band"][">=0.6"]["recall"] == 1.0
+
+
+def test_labels_follow_the_interval_not_the_file_order(tmp_path):
+    labels = _labels(tmp_path, HEADER + "100,120,io,pulsed,0.2\n10,30,compute,steady,0.8\n")
+    run = RunIntervals("r", truth=[[10, 30], [100, 120]], pred=[[10, 30]])
+    assert recall_by_stratum([run], [labels])["trojan_family"]["compute"]["recall"] == 1.0
+
+
+def test_strength_band_edges_are_closed_below(tmp_path):
+    labels = _labels(tmp_path, HEADER + "10,20,cv,steady,0.3\n40,50,cv,steady,0.6\n")
+    run = RunIntervals("r", truth=[[10, 20], [40, 50]], pred=[])
+    bands = recall_by_stratum([run], [labels])["strength_band"]
+    assert set(bands) == {"0.3-0.6", ">=0.6"}
+
+
+def test_truth_without_label_columns_counts_as_unknown(tmp_path):
+    labels = _labels(tmp_path, "t_start_sim_s,t_end_sim_s\n10,20\n")
+    run = RunIntervals("r", truth=[[10, 20]], pred=[[10, 20]])
+    out = recall_by_stratum([run], [labels])
+    assert out["trojan_family"] == {"unknown": {"n": 1, "recall": 1.0, "ttd_median_s": 0.0}}
+    assert out["strength_band"]["unknown"]["n"] == 1
+
+
+def test_a_run_without_truth_adds_no_events(tmp_path):
+    labels = _labels(tmp_path, HEADER)
+    run = RunIntervals("r", truth=np.zeros((0, 2)), pred=[[5, 9]], scored_end_s=100)
+    assert recall_by_stratum([run], [labels])["trojan_family"] == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from(["compute", "io"]),
+            st.floats(0.1, 1.0),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_strata_recalls_pool_back_to_the_event_recall(tmp_path_factory, events):
+    """Weighted by their counts, the strata recalls are exactly the pooled event recall."""
+    rows, truth, pred = [], [], []
+    for k, (fam, s, found) in enumerate(events):
+        a = 100.0 * k
+        rows.append(f"{a},{a + 20},{fam},steady,{s}\n")
+        truth.append([a, a + 20])
+        if found:
+            pred.append([a + 2, a + 22])
+    labels = _labels(tmp_path_factory.mktemp("p"), HEADER + "".join(rows))
+    run = RunIntervals("r", truth=truth, pred=np.asarray(pred).reshape(-1, 2))
+    pooled = score_runs([run]).event_recall
+    for key in ("trojan_family", "strength_band"):
+        strata = recall_by_stratum([run], [labels])[key].values()
+        total = sum(v["n"] for v in strata)
+        assert sum(v["n"] * v["recall"] for v in strata) / total == pytest.approx(pooled, abs=1e-12)
