@@ -35,7 +35,7 @@ PARTS = ("train", "val", "test")
 _KEYS = ("X", "M", "y_soft", "run_id", "binary_id", "t_end_s", "feature_names", "mask_names")
 _KEYS += ("window", "stride", "hz", "norm_scale", "norm_up_tau_s", "norm_down_tau_s", "norm_clip")
 #: Absent in windows written before the spread adaptation existed (it is then off).
-_OPTIONAL_KEYS = ("norm_spread_tau_s", "norm_spread_ref")
+_OPTIONAL_KEYS = ("norm_spread_tau_s", "norm_spread_ref", "norm_spread_warm_s")
 
 
 class DataError(ValueError):
@@ -145,6 +145,7 @@ def _load_part(path: Path) -> tuple[WindowSet, WindowSpec, Normalisation]:
         tuple(float(v) for v in d["norm_spread_ref"])
         if "norm_spread_ref" in d and d["norm_spread_ref"].size
         else None,
+        float(d["norm_spread_warm_s"]) if "norm_spread_warm_s" in d else 0.0,
     )
     ws = WindowSet(
         X=np.ascontiguousarray(X, np.float32),

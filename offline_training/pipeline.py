@@ -264,6 +264,7 @@ def _manifest_fields(cfg, data: SplitData, table, st, dyn, decision, metrics, t0
             "clip": norm.clip,
             "spread_tau_s": norm.spread_tau_s,
             "spread_ref": None if norm.spread_ref is None else list(norm.spread_ref),
+            "spread_warm_s": norm.spread_warm_s,
         },
         "decision": decision,
         "training": {

@@ -41,6 +41,9 @@ NPZ_SPEC = WindowSpec(hz=10.0, window_s=10.0, stride_s=4.0)
 #: Per-device spread adaptation of the normalisation (stream.windowing), on by default: without it a
 #: held-out workload that keeps one engine busy (cv_pipeline) scored like a trojan on that engine.
 SPREAD_TAU_S = 300.0
+#: Warm start of that adaptation: the training reference weighs as 30 s of a device's own samples,
+#: so a device busy from its first second is judged by its own spread within about a minute.
+SPREAD_WARM_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ def build_split_windows(
     base: Normalisation | None = None,
     on_part: Callable[[str], None] | None = None,
     spread_tau_s: float = SPREAD_TAU_S,
+    spread_warm_s: float = SPREAD_WARM_S,
 ) -> Normalisation:
     """Write windows_{train,val,test}.npz for one split; return the fitted normalisation."""
     base = base or Normalisation.unit()
@@ -96,7 +100,9 @@ def build_split_windows(
     if spread_tau_s > 0:
         fixed = Normalisation(scale, base.up_tau_s, base.down_tau_s, base.clip, spread_tau_s, scale)
         ref = fit_spread_ref([runs[r].residuals for r in train_ids], spec.hz, fixed)
-        norm = Normalisation(scale, base.up_tau_s, base.down_tau_s, base.clip, spread_tau_s, ref)
+        norm = Normalisation(
+            scale, base.up_tau_s, base.down_tau_s, base.clip, spread_tau_s, ref, spread_warm_s
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     for part, ids in parts.items():
         Xs, Ms, ys, ts, rid, bid = [], [], [], [], [], []
@@ -132,6 +138,7 @@ def build_split_windows(
             norm_clip=norm.clip,
             norm_spread_tau_s=norm.spread_tau_s,
             norm_spread_ref=np.array(norm.spread_ref or (), np.float64),
+            norm_spread_warm_s=norm.spread_warm_s,
         )
         if on_part is not None:
             on_part(part)

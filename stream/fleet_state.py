@@ -24,7 +24,7 @@ from stream.runtime import Runtime
 
 __all__ = ["DevicePool", "StateRecord", "encode_state", "decode_state", "STATE_VERSION"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: normaliser.spread_n (warm start of the spread adaptation)
 _STATE_HEAD = struct.Struct("<4sBIqH")  # magic, version, input partition, next offset, model id len
 _STATE_MAGIC = b"FSST"
 
@@ -33,6 +33,7 @@ _STATE_ARRAYS = (
     "normaliser.baseline",
     "normaliser.started",
     "normaliser.spread",
+    "normaliser.spread_n",
     "windower.values",
     "windower.masks",
     "windower.count",

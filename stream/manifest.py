@@ -70,6 +70,7 @@ class NormalisationSpec(_Strict):
     clip: float = Field(gt=0)
     spread_tau_s: float = Field(default=0.0, ge=0)
     spread_ref: list[float] | None = None
+    spread_warm_s: float = Field(default=0.0, ge=0)
 
     def to_runtime(self) -> Normalisation:
         """The runtime's Normalisation: the one conversion, so serving and tests cannot drift."""
@@ -80,6 +81,7 @@ class NormalisationSpec(_Strict):
             self.clip,
             self.spread_tau_s,
             None if self.spread_ref is None else tuple(self.spread_ref),
+            self.spread_warm_s,
         )
 
 

@@ -9,7 +9,12 @@ a causal baseline that only ever looks back, and a per-feature scale fitted on t
 `m_t` of |scaled residual| over ~`spread_tau_s`, divided by `spread_ref` (its 90th percentile over
 training runs) and floored at 1, so only a channel that is unusually busy on this device all the
 time is shrunk. A workload that keeps the CV engine busy then stops looking like a CV trojan while a
-trojan's 10-90 s activations barely move m_t. m_t starts at `spread_ref` (d_t = 1).
+trojan's 10-90 s activations barely move m_t. m_t starts at `spread_ref` (d_t = 1). With
+`spread_warm_s > 0` the start is a warm start: `spread_ref` counts as `spread_warm_s` seconds of
+observations and m_t is their running mean with the device's own |residual| until the mean spans
+`spread_tau_s`, after which it is the exponential mean. A device learns its own spread in about a
+minute instead of several `spread_tau_s` (measured: a held-out CV-heavy workload scored 67 % of its
+first-minute benign windows above 0.5 with the plain start).
 
 `b_t` is an asymmetric tracker of the device's quiet level: it falls quickly (`down_tau_s`) and rises
 slowly (`up_tau_s`), so it settles on the low, benign level even when a trojan is active during
@@ -88,8 +93,14 @@ class Normalisation:
     clip: float = 10.0
     spread_tau_s: float = 0.0  # 0: no per-device spread adaptation
     spread_ref: tuple[float, ...] | None = None
+    spread_warm_s: float = 0.0  # 0: m_t starts at spread_ref at the constant rate
 
     def __post_init__(self) -> None:
+        if not (np.isfinite(self.spread_warm_s) and self.spread_warm_s >= 0):
+            raise ValueError(
+                f"The 'spread_warm_s' parameter of Normalisation must be finite and >= 0. "
+                f"Got {self.spread_warm_s!r} instead."
+            )
         if self.spread_tau_s > 0 and (
             self.spread_ref is None
             or len(self.spread_ref) != len(FEATURE_COLUMNS)
@@ -142,6 +153,9 @@ class CausalNormaliser:
         ref = norm.spread_ref if self._adaptive else (1.0,) * len(FEATURE_COLUMNS)
         self._inv_ref = 1.0 / np.asarray(ref, dtype=np.float64)
         self.spread = np.tile(np.asarray(ref, dtype=np.float64), (n_devices, 1))  # (D, F) m_t
+        self.spread_n = np.zeros(n_devices, dtype=np.float64)  # samples seen by m_t, per device
+        self._warm = self._adaptive and norm.spread_warm_s > 0
+        self._warm_n = norm.spread_warm_s * hz
 
     def step(self, x: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Feed transformed features x (B, F) for devices `rows`; return residuals (B, F) float64.
@@ -186,7 +200,13 @@ class CausalNormaliser:
         if not self._adaptive:
             return z.astype(np.float32)
         m = self.spread[rows]
-        m = m + self._a_spread * (np.abs(z) - m)
+        if self._warm:
+            n = self.spread_n[rows]
+            rate = np.maximum(self._a_spread, 1.0 / (self._warm_n + n + 1.0))[:, None]
+            self.spread_n[rows] = n + 1.0
+            m = m + rate * (np.abs(z) - m)
+        else:
+            m = m + self._a_spread * (np.abs(z) - m)
         self.spread[rows] = m
         return (z / np.maximum(1.0, m * self._inv_ref)).astype(np.float32)
 

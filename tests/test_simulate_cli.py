@@ -95,8 +95,9 @@ def test_npz_windows_equal_the_runtime_windows_fed_sample_by_sample(tiny_data):
         float(npz["norm_clip"]),
         float(npz["norm_spread_tau_s"]),
         tuple(npz["norm_spread_ref"].tolist()),
+        float(npz["norm_spread_warm_s"]),
     )
-    assert norm.spread_tau_s > 0  # the default windows adapt to each device's spread
+    assert norm.spread_tau_s > 0 and norm.spread_warm_s > 0  # adapt to each device's spread
     tel = read_telemetry(tiny_data / "runs" / run_id / "telemetry.csv")
     normaliser = CausalNormaliser(1, spec.hz, norm)
     windower = OnlineWindower(1, spec, tel.features.shape[1], tel.masks.shape[1])

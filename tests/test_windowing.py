@@ -207,3 +207,47 @@ def test_spread_fitted_reference_is_a_per_feature_quantile_of_the_traced_spread(
 def test_spread_needs_a_reference():
     with pytest.raises(ValueError, match="spread_ref"):
         Normalisation(scale=(1.0,) * F, spread_tau_s=10.0)
+
+
+def test_spread_warm_start_learns_a_busy_channel_within_a_minute():
+    """From a device's first samples: the plain start needs several tau, the warm start ~1 min."""
+    r = np.zeros((900, F))  # 90 s at 10 Hz
+    r[:, 4] = 6.0  # busy from the first second; reference 2
+    plain = scaled_run(r, 10.0, _spread_norm(300.0))
+    warm_norm = Normalisation(
+        scale=(1.0,) * F, spread_tau_s=300.0, spread_ref=(2.0,) * F, spread_warm_s=30.0
+    )
+    warm = scaled_run(r, 10.0, warm_norm)
+    assert plain[600, 4] > 4.0  # after 60 s the plain start still passes most of it
+    assert warm[600, 4] < 3.0  # warm: m = (30 s x 2 + 60 s x 6) / 90 s, so 6 / (m / 2) = 2.6
+
+
+def test_spread_warm_start_keeps_a_short_burst_after_warm_up():
+    r = np.zeros((3000, F))
+    r[2000:2300, 0] = 6.0
+    norm = Normalisation(
+        scale=(1.0,) * F, spread_tau_s=300.0, spread_ref=(2.0,) * F, spread_warm_s=30.0
+    )
+    z = scaled_run(r, 10.0, norm)
+    assert (z[2000:2300, 0] == 6.0).all()  # a quiet device's m_t stays under the reference
+
+
+def test_spread_warm_start_online_equals_offline_per_device():
+    raw, _ = _run(3, 400)
+    norm = Normalisation(
+        scale=tuple(np.linspace(0.5, 2.0, F)),
+        spread_tau_s=20.0,
+        spread_ref=(0.5,) * F,
+        spread_warm_s=3.0,
+    )
+    r = baseline_residuals(raw, 10.0, norm)
+    online = CausalNormaliser(2, 10.0, norm)
+    rows = np.array([1])
+    online.scale_step(r[:50], np.zeros(50, np.intp))  # device 0's samples do not move device 1
+    got = np.concatenate([online.scale_step(r[t : t + 1], rows) for t in range(r.shape[0])])
+    assert np.array_equal(scaled_run(r, 10.0, norm), got)
+
+
+def test_spread_warm_start_must_be_finite_and_not_negative():
+    with pytest.raises(ValueError, match="spread_warm_s"):
+        Normalisation(scale=(1.0,) * F, spread_warm_s=-1.0)
