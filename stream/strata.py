@@ -45,6 +45,14 @@ def _band(strength: float) -> str:
     return next((name for name, lo, hi in STRENGTH_BANDS if lo <= strength < hi), UNKNOWN)
 
 
+def _order(value: str) -> tuple[int, str]:
+    """Strength bands weakest first, then other labels alphabetically, "unknown" last."""
+    names = [name for name, _, _ in STRENGTH_BANDS]
+    if value in names:
+        return (names.index(value), value)
+    return (len(names) + (value == UNKNOWN), value)
+
+
 def read_event_labels(run_dir: Path) -> dict[str, np.ndarray]:
     """Labels of each truth interval in `run_dir/intervals.csv`, keyed by stratum.
 
@@ -127,7 +135,7 @@ def recall_by_stratum(
     for k in keys:
         values = np.concatenate(lab[k]) if lab[k] else np.zeros(0, dtype=object)
         out[k] = {}
-        for v in sorted(set(values.tolist())):
+        for v in sorted(set(values.tolist()), key=_order):
             sel = values == v
             found = ttds[sel & hits]
             out[k][str(v)] = {
