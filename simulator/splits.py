@@ -12,38 +12,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from simulator.config import Frozen, RunSpec
+from simulator.config import RunSpec
 from simulator.corpus import BinaryRecord
 from simulator.schedules import activation_intervals
+from stream.splits import SPLIT_NAMES, SplitManifest, read_split_file
 
 __all__ = ["SPLIT_NAMES", "SplitManifest", "make_splits", "write_splits", "read_split"]
 
-SPLIT_NAMES = (
-    "random",
-    "unseen_workload",
-    "unseen_trojan",
-    "unseen_regime",
-    "binary_disjoint",
-    "contaminated_warmup",
-)
 HELD_OUT = {
     "unseen_workload": "cv_pipeline",
     "unseen_trojan": "mempressure",
     "unseen_regime": "15W",
 }
-
-
-class SplitManifest(Frozen):
-    """splits/<name>.json (DESIGN.md 3.3)."""
-
-    name: str
-    train: list[str] = Field(min_length=1)
-    val: list[str] = Field(min_length=1)
-    test: list[str] = Field(min_length=1)
-    seed: int
-    rule: str
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -218,9 +200,4 @@ def write_splits(splits: dict[str, SplitManifest], out_dir: Path) -> None:
 
 def read_split(path: Path) -> SplitManifest:
     """Read and validate splits/<name>.json (unknown keys refused); errors name the file."""
-    try:
-        return SplitManifest.model_validate_json(Path(path).read_text())
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "file"
-        raise ValueError(f"{path}: field '{loc}': {err['msg']}") from None
+    return read_split_file(path)

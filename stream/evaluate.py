@@ -21,14 +21,12 @@ runtime setting, not part of the search).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stream.baselines import DESCRIPTIONS, DETECTORS, expert_scores, feature_limits, hst_scores
 from stream.decide import DecisionConfig
@@ -36,12 +34,12 @@ from stream.eval_logs import RunLog, collect_logs, overlap_fraction, train_featu
 from stream.metrics import IntervalReport, RunIntervals, bootstrap_ci, score_runs
 from stream.offline_decide import OfflineIntervals, chains, decide_offline, finish
 from stream.onnx_session import ModelSet
+from stream.splits import SplitManifest, available_splits, read_split_file
 from stream.strata import EventLabels, read_event_labels, recall_by_stratum
 from stream.window_metrics import score_windows
 
 __all__ = [
-    "ALL_SPLITS",
-    "SplitSpec",
+    "SplitManifest",
     "DecisionGrid",
     "Part",
     "Choice",
@@ -54,38 +52,11 @@ __all__ = [
     "evaluate_splits",
 ]
 
-ALL_SPLITS = (
-    "random",
-    "unseen_workload",
-    "unseen_trojan",
-    "unseen_regime",
-    "binary_disjoint",
-    "contaminated_warmup",
-)
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, advance, total)
 
 
-class SplitSpec(BaseModel):
-    """splits/<name>.json (DESIGN.md 3.3), read strictly: unknown keys are refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    train: list[str] = Field(min_length=1)
-    val: list[str] = Field(min_length=1)
-    test: list[str] = Field(min_length=1)
-    seed: int
-    rule: str
-
-
-def available_splits(data: Path) -> list[str]:
-    """Split names with a manifest under data/splits, canonical ones first."""
-    names = sorted(p.stem for p in (Path(data) / "splits").glob("*.json"))
-    return [n for n in ALL_SPLITS if n in names] + [n for n in names if n not in ALL_SPLITS]
-
-
-def read_split(data: Path, name: str) -> SplitSpec:
+def read_split(data: Path, name: str) -> SplitManifest:
     """Read data/splits/<name>.json; an unknown name or a malformed file raises ValueError."""
     path = Path(data) / "splits" / f"{name}.json"
     if not path.is_file():
@@ -94,14 +65,7 @@ def read_split(data: Path, name: str) -> SplitSpec:
             f"The 'split' parameter of evaluate must be one of {known or '(none found)'} "
             f"or 'all'. Got {name!r} instead (no {path})."
         )
-    try:
-        spec = SplitSpec.model_validate(json.loads(path.read_text()))
-    except (ValueError, ValidationError) as exc:
-        raise ValueError(f"{path}: invalid split manifest ({str(exc).splitlines()[0]}).") from None
-    overlap = (set(spec.val) | set(spec.train)) & set(spec.test) or set(spec.train) & set(spec.val)
-    if overlap:
-        raise ValueError(f"{path}: run {sorted(overlap)[0]!r} is in two parts of the split.")
-    return spec
+    return read_split_file(path)
 
 
 @dataclass(frozen=True)
@@ -301,7 +265,7 @@ def evaluate_detector(
 class SplitResult:
     """Everything report writers need for one split."""
 
-    split: SplitSpec
+    split: SplitManifest
     report: dict[str, object]
     test: Part
     logs: dict[str, RunLog] = field(repr=False)
@@ -323,7 +287,9 @@ def _model_train_runs(data: Path, split: str) -> set[str] | None:
         return None
 
 
-def _overlap_note(model_split: str, model_train: set[str] | None, spec: SplitSpec) -> str | None:
+def _overlap_note(
+    model_split: str, model_train: set[str] | None, spec: SplitManifest
+) -> str | None:
     """Say when the models were trained on runs this split evaluates on (a leak, not a result)."""
     if model_train is None:
         return (
