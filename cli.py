@@ -561,6 +561,37 @@ def bench_simulator_cmd(devices: int, seconds: float, json_out) -> None:
     click.echo(text)
 
 
+@main.command("bench-score")
+@click.option("--runs", type=int, default=1000, show_default=True, callback=_check_positive)
+@click.option("--hours", type=float, default=1.0, show_default=True, callback=_check_positive)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=Path("bench_score.json"),
+    show_default=True,
+    help="Write the figures as JSON here.",
+)
+def bench_score_cmd(runs: int, hours: float, seed: int, json_out: Path) -> None:
+    """Interval scoring speed: N runs x H hours of seeded intervals, read and scored as `score`."""
+    import json
+    import tempfile
+
+    from stream.bench_score import bench_scoring
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = bench_scoring(Path(tmp), n_runs=runs, hours=hours, seed=seed)
+    Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
+    t = result["timings_s"]
+    click.echo(
+        f"{runs} runs x {hours:g} h: {result['n_true']} true, {result['n_pred']} predicted "
+        f"intervals; read {t['read_files_s']:.2f} s, join {t['join_runs_s']:.2f} s, score "
+        f"{t['score_s']:.2f} s, `score` total {t['score_command_s']:.2f} s, bootstrap (1,000) "
+        f"{t['bootstrap_s']:.2f} s; wrote {json_out}"
+    )
+
+
 def _torch_dynamic(arch: dict, state: dict):
     """bench's reference: the dynamic ensemble in PyTorch eager with the exported weights."""
     try:
