@@ -294,6 +294,9 @@ def test_seed_schema_meta_json_is_still_read_leniently(tmp_path):
 def test_split_manifest_with_an_unknown_key_is_refused(tiny_data, tmp_path):
     split = json.loads((tiny_data / "splits" / "random.json").read_text())
     (tmp_path / "s.json").write_text(json.dumps(split | {"leak": ["run_0001"]}))
-    with pytest.raises(ValueError, match=r"s\.json: field .leak.: Extra inputs are not permitted"):
+    with pytest.raises(
+        ValueError,
+        match=r"s\.json: invalid split manifest, field .leak.: Extra inputs are not permitted",
+    ):
         read_split(tmp_path / "s.json")
     assert read_split(tiny_data / "splits" / "random.json").name == "random"
