@@ -952,8 +952,21 @@ def fleet_detect(
     help="Train models on each split's own training runs into DIR/<split> (reused when "
     "present) and evaluate every split with its own models: no training run is tested.",
 )
+@click.option(
+    "--write-decision",
+    is_flag=True,
+    help="Also ship the full system's frozen decision config in the models' manifest "
+    "(only for the split the models were trained on), so replay and simulate --stream use it.",
+)
 def evaluate(
-    split: str, data: Path, models: Path, device: str, out, far_target: float, per_split
+    split: str,
+    data: Path,
+    models: Path,
+    device: str,
+    out,
+    far_target: float,
+    per_split,
+    write_decision: bool,
 ) -> None:
     """Choose thresholds on a split's validation runs, freeze them, and report on its test runs."""
     from rich.progress import Progress
@@ -967,9 +980,14 @@ def evaluate(
     if split != "all":
         read_split(data, split)  # an unknown split fails here, before models load
     if per_split is not None:
-        _evaluate_per_split(split, data, per_split, out, far_target, device)
+        _evaluate_per_split(split, data, per_split, out, far_target, device, write_decision)
         return
     loaded = _load_models(models, device)
+    if write_decision and loaded.manifest.training.split != split:
+        raise click.UsageError(
+            f"--write-decision needs the split the models were trained on "
+            f"({loaded.manifest.training.split!r}). Got {split!r} instead."
+        )
     tasks: dict[str, object] = {}
     with Progress(transient=False) as bar:
 
@@ -978,7 +996,7 @@ def evaluate(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.advance(tasks[stage], advance)
 
-        _, written = evaluate_to_dir(
+        reports, written = evaluate_to_dir(
             data,
             split,
             loaded,
@@ -989,10 +1007,29 @@ def evaluate(
         )
     for path in written:
         click.echo(f"wrote {path}")
+    if write_decision:
+        _write_decision(models, reports[0])
+
+
+def _write_decision(model_dir: Path, report: dict) -> None:
+    from stream.eval_report import write_frozen_decision
+
+    d = write_frozen_decision(model_dir, report)
+    click.echo(
+        f"wrote the decision into {model_dir / 'manifest.json'}: on {d['on_threshold']:.4f}, "
+        f"off {d['off_threshold']:.4f}, min {d['min_duration_s']:g} s, merge "
+        f"{d['merge_gap_s']:g} s, backdate {d['backdate_s']:g} s"
+    )
 
 
 def _evaluate_per_split(
-    split: str, data: Path, models_root: Path, out, far_target: float, device: str
+    split: str,
+    data: Path,
+    models_root: Path,
+    out,
+    far_target: float,
+    device: str,
+    write_decision: bool = False,
 ) -> None:
     from offline_training.config import TrainConfig
     from offline_training.pipeline import rich_progress, run_training
@@ -1021,6 +1058,8 @@ def _evaluate_per_split(
         )
         reports += rep
         click.echo(f"wrote {target} (models {model_dir})")
+        if write_decision:
+            _write_decision(model_dir, rep[0])
     if split == "all":
         (root / "results.md").write_text(
             "# Results (test runs; each split's own models; decision configs chosen on validation "

@@ -55,7 +55,7 @@ def decision_from_manifest(models: ModelSet) -> DecisionConfig:
         off_threshold=d.off_threshold,
         min_duration_s=d.min_duration_s,
         merge_gap_s=d.merge_gap_s,
-        backdate_s=getattr(d, "backdate_s", 0.0),
+        backdate_s=d.backdate_s,
         stride_s=models.manifest.stride_s,
     )
 

@@ -314,6 +314,35 @@ def write_report(result: SplitResult, out_dir: Path) -> dict:
     return report
 
 
+def write_frozen_decision(model_dir: Path, report: dict, detector: str = "fusion") -> dict:
+    """Ship `detector`'s frozen decision config of `report` in the models' manifest.
+
+    Only for the split the models were trained on: its validation runs are the ones training
+    used, and no test run is involved in the choice. Returns the written settings.
+    """
+    from stream.manifest import DecisionSpec, write_decision
+
+    if report["models"]["split"] != report["split"]:
+        raise ValueError(
+            f"{model_dir}: models trained on split {report['models']['split']!r} cannot take the "
+            f"decision chosen on split {report['split']!r}; evaluate their own split."
+        )
+    c = report["detectors"][detector]["decision"]
+    spec = DecisionSpec(
+        on_threshold=c["on_threshold"],
+        off_threshold=c["off_threshold"],
+        min_duration_s=c["min_duration_s"],
+        merge_gap_s=c["merge_gap_s"],
+        backdate_s=c["backdate_s"],
+        source=(
+            f"evaluate: best event F1 with FAR/h <= {report['far_target_per_hour']:g} on the "
+            f"validation runs of split {report['split']!r}, {detector}"
+        ),
+    )
+    write_decision(model_dir, spec)
+    return spec.model_dump()
+
+
 def evaluate_to_dir(
     data: Path,
     split: str,

@@ -33,6 +33,7 @@ __all__ = [
     "sha256_bytes",
     "load_manifest",
     "read_verified",
+    "write_decision",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -86,12 +87,18 @@ class NormalisationSpec(_Strict):
 
 
 class DecisionSpec(_Strict):
-    """Hysteresis settings chosen on validation (re-chosen by `evaluate`)."""
+    """Hysteresis settings chosen on validation runs, and by what rule (`source`).
+
+    `train` chooses them by window-level F1; `evaluate --write-decision` replaces them with the
+    event-level choice (best event F1 under the FAR/h target) on the same validation runs.
+    """
 
     on_threshold: float = Field(ge=0, le=1)
     off_threshold: float = Field(ge=0, le=1)
     min_duration_s: float = Field(ge=0)
     merge_gap_s: float = Field(ge=0)
+    backdate_s: float = Field(default=0.0, ge=0)
+    source: str = "train: window-level F1 on validation runs"
 
 
 class TrainingInfo(_Strict):
@@ -184,6 +191,29 @@ def read_verified(model_dir: Path, entry: FileEntry) -> bytes:
             f"{entry.sha256[:12]}...; refusing a modified or corrupt model file."
         )
     return data
+
+
+_PROVISIONAL = "Decision thresholds are provisional"
+
+
+def write_decision(model_dir: Path, decision: DecisionSpec) -> ModelManifest:
+    """Replace the decision settings in model_dir/manifest.json (everything else is kept).
+
+    The model card's "provisional thresholds" limit is replaced by the new settings' source. The
+    model files are untouched, so their checksums still hold; the file is replaced atomically.
+    """
+    path = Path(model_dir) / MANIFEST_NAME
+    manifest = load_manifest(model_dir)
+    limits = [
+        f"Decision thresholds: {decision.source}." if line.startswith(_PROVISIONAL) else line
+        for line in manifest.model_card.limits
+    ]
+    card = manifest.model_card.model_copy(update={"limits": limits})
+    manifest = manifest.model_copy(update={"decision": decision, "model_card": card})
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n")
+    tmp.replace(path)
+    return manifest
 
 
 def load_manifest(model_dir: Path, *, verify: bool = True) -> ModelManifest:
