@@ -73,7 +73,9 @@ def frames(draw) -> dict[str, list]:
             cols["t_sim_s"][row] = cols["t_sim_s"][row - 1]
         elif defect == "gap" and "t_sim_s" in cols and row > 0:
             jump = draw(st.floats(2.0, 500.0))
-            cols["t_sim_s"][row:] = [v + jump for v in cols["t_sim_s"][row:]]
+            cols["t_sim_s"][row:] = [  # a text defect drawn earlier stays text
+                v + jump if isinstance(v, int | float) else v for v in cols["t_sim_s"][row:]
+            ]
         elif defect == "bad_mask":
             mask = draw(st.sampled_from(MASK_COLUMNS))
             if mask in cols:
