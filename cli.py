@@ -45,6 +45,18 @@ def _device_option(help_prefix: str = ""):
     )
 
 
+def _json_option(default: Path | None):
+    """The shared --json option of the benchmarks: where their figures are written."""
+    return click.option(
+        "--json",
+        "json_out",
+        type=click.Path(path_type=Path),
+        default=default,
+        show_default=default is not None,
+        help="Write the figures as JSON here.",
+    )
+
+
 def _data_option(help: str):
     """The shared --data option: the benchmark root."""
     return click.option(
@@ -541,13 +553,7 @@ def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> 
 @main.command("bench-simulator")
 @click.option("--devices", type=int, default=256, show_default=True, callback=_check_positive)
 @click.option("--seconds", type=float, default=600.0, show_default=True, callback=_check_positive)
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the figures as JSON here.",
-)
+@_json_option(None)
 def bench_simulator_cmd(devices: int, seconds: float, json_out) -> None:
     """Simulator throughput: samples/s in memory (a fleet at 10 Hz) and end to end with CSV."""
     import json
@@ -565,14 +571,7 @@ def bench_simulator_cmd(devices: int, seconds: float, json_out) -> None:
 @click.option("--runs", type=int, default=1000, show_default=True, callback=_check_positive)
 @click.option("--hours", type=float, default=1.0, show_default=True, callback=_check_positive)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(path_type=Path),
-    default=Path("bench_score.json"),
-    show_default=True,
-    help="Write the figures as JSON here.",
-)
+@_json_option(Path("bench_score.json"))
 def bench_score_cmd(runs: int, hours: float, seed: int, json_out: Path) -> None:
     """Interval scoring speed: N runs x H hours of seeded intervals, read and scored as `score`."""
     import json
@@ -647,14 +646,7 @@ def _torch_dynamic(arch: dict, state: dict):
     "case runs duration/100 s (at most 0.5 s) and at least 20 calls.",
 )
 @click.option("--provider", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(path_type=Path),
-    default=Path("bench.json"),
-    show_default=True,
-    help="Write every figure as JSON here.",
-)
+@_json_option(Path("bench.json"))
 @click.option(
     "--plot",
     type=click.Path(path_type=Path),
