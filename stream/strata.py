@@ -7,10 +7,10 @@ optional truth columns of intervals.csv (`trojan_family`, `trojan_variant`, `str
 directory without them puts its events under "unknown". Matching is the same one-to-one IoU
 matching as the pooled metrics (stream.metrics).
 
-Example:
-    >>> labels = read_event_labels(run_dir)          # per truth interval, file order
-    >>> recall_by_stratum([run_intervals], [labels])["trojan_family"]["compute"]
-    {'n': 3, 'recall': 0.667, 'ttd_median_s': 4.0}
+Example (a run with three compute trojans, two of them found 4 s after they started):
+    labels = read_event_labels(run_dir)
+    recall_by_stratum([run_intervals], [labels])["trojan_family"]["compute"]
+    # {'n': 3, 'recall': 0.666..., 'ttd_median_s': 4.0}
 """
 
 from __future__ import annotations
