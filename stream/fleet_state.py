@@ -28,27 +28,7 @@ STATE_VERSION = 2  # 2: normaliser.spread_n (warm start of the spread adaptation
 _STATE_HEAD = struct.Struct("<4sBIqH")  # magic, version, input partition, next offset, model id len
 _STATE_MAGIC = b"FSST"
 
-# Per-device state of a Runtime: attribute paths of arrays indexed by device row first.
-_STATE_ARRAYS = (
-    "normaliser.baseline",
-    "normaliser.started",
-    "normaliser.spread",
-    "normaliser.spread_n",
-    "windower.values",
-    "windower.masks",
-    "windower.count",
-    "decisions.active",
-    "decisions.raised",
-    "decisions.t_first",
-    "decisions.t_last_on",
-    "decisions.t_emit",
-    "decisions.peak",
-    "decisions.total",
-    "decisions.count",
-    "decisions.experts",
-    "last_t",
-    "first_window_t",
-)
+_STATE_ARRAYS = Runtime.DEVICE_STATE
 
 
 def _get(obj: object, path: str) -> np.ndarray:

@@ -83,6 +83,29 @@ class WindowRecord:
 class Runtime:
     """Streaming detector state for `n_devices` devices."""
 
+    #: Every per-device array (row = device), as attribute paths: what a fleet worker snapshots,
+    #: restores and resets per device (stream.fleet_state). Listed here, beside the state itself.
+    DEVICE_STATE: tuple[str, ...] = (
+        "normaliser.baseline",
+        "normaliser.started",
+        "normaliser.spread",
+        "normaliser.spread_n",
+        "windower.values",
+        "windower.masks",
+        "windower.count",
+        "decisions.active",
+        "decisions.raised",
+        "decisions.t_first",
+        "decisions.t_last_on",
+        "decisions.t_emit",
+        "decisions.peak",
+        "decisions.total",
+        "decisions.count",
+        "decisions.experts",
+        "last_t",
+        "first_window_t",
+    )
+
     def __init__(
         self,
         n_devices: int,

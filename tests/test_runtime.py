@@ -290,8 +290,11 @@ def test_a_device_repeated_within_one_tick_is_dropped_and_counted(models):
 
 def test_every_per_device_array_of_the_runtime_is_in_fleet_snapshots(models):
     """Kafka hand-over snapshots must carry all per-device state: a new array added to the
-    runtime without being listed in stream/fleet_state.py would be silently lost on rebalance."""
+    runtime without being listed in Runtime.DEVICE_STATE would be silently lost on rebalance."""
     from stream.fleet_state import _STATE_ARRAYS
+    from stream.runtime import Runtime
+
+    assert _STATE_ARRAYS == Runtime.DEVICE_STATE
 
     D = 7
     det = Detector(models, [DeviceInfo(str(i)) for i in range(D)])
