@@ -10,9 +10,11 @@ import, and the threaded parent is never forked). The child caps its address spa
 
 `StaticCache` computes each binary once, keyed by the sha256 of its content.
 
-Children are started like any spawn/forkserver child, so they re-run the entry script's top-level
-imports (CPython 3.11 ignores a `__main__` forkserver preload): keep heavy imports in `cli.py`
-lazy. Measured: ~25 ms per file for a fresh child, ~0.5 s once to start the forkserver.
+Children are started without the entry script: multiprocessing would otherwise re-run it in every
+child (as `__mp_main__`), so a user's script that reads binaries without an
+`if __name__ == "__main__":` guard would run again, recursively, in each parse. The parser must
+therefore be importable by module name (a parser defined in `__main__` keeps the entry script).
+Measured: ~25 ms per file for a fresh child, ~0.5 s once to start the forkserver.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import threading
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -40,6 +45,7 @@ Parser = Callable[[Path], np.ndarray]
 _PRELOAD = ["numpy", "lief", "stream.static_features", "stream.binary_worker"]
 _KILL_GRACE_S = 5.0
 _context_lock = threading.Lock()
+_start_lock = threading.Lock()
 _Context = multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
 _context: _Context | None = None
 
@@ -211,6 +217,26 @@ def _get_context() -> _Context:
         return _context
 
 
+@contextmanager
+def _without_entry_script(parser: Parser) -> Iterator[None]:
+    """Start a child that does not re-run the entry script (see the module docstring).
+
+    multiprocessing tells a spawn/forkserver child to re-import `sys.modules["__main__"]` when that
+    module has a file or a module name; a bare stand-in has neither, so the child imports only
+    what unpickling the target and `parser` needs. Starts are serialised while it is in place.
+    """
+    if getattr(parser, "__module__", None) == "__main__":
+        yield  # the child needs the entry script to find the parser
+        return
+    with _start_lock:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
 def _address_space_bytes() -> int:
     """This process's current virtual size (Linux `VmSize`), 0 where it cannot be read."""
     try:
@@ -265,7 +291,8 @@ def _parse_isolated(
         daemon=True,
     )
     try:
-        proc.start()
+        with _without_entry_script(parser):
+            proc.start()
     except Exception as exc:  # e.g. out of processes or file descriptors
         recv_conn.close()
         send_conn.close()

@@ -9,6 +9,8 @@ import hashlib
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -226,3 +228,21 @@ def test_bad_limits_are_refused_with_the_house_template(
     with pytest.raises(ValueError) as info:
         read_static(elf, **kwargs)
     assert str(info.value) == message
+
+
+def test_a_script_without_main_guard_runs_once_when_it_reads_binaries(
+    elf: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from stream.binary_worker import read_static\n"
+        "print('top level ran', flush=True)\n"
+        f"print(read_static({str(elf)!r}).available, flush=True)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["top level ran", "True"]
