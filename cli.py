@@ -713,7 +713,8 @@ def inspect_binary_cmd(file: Path, as_json: bool, models: Path, timeout: float) 
 
 
 def _fleet_source(devices: int, duration: float, seed: int, hz: float):
-    """Device ids and a chunk source `step(n) -> {column: (D, n)}` of a simulated fleet."""
+    """Device ids, their binary ids and a chunk source `step(n) -> {column: (D, n)}` of a
+    simulated fleet."""
     from simulator.benchmark import DEFAULT_PRESET, PRESETS, plan_runs
     from simulator.corpus import load_corpus
     from simulator.fleet import Fleet
@@ -730,7 +731,11 @@ def _fleet_source(devices: int, duration: float, seed: int, hz: float):
     )
     specs = plan_runs(cfg, load_corpus())
     sim = Fleet(specs)
-    return [s.run_id for s in specs], lambda n: as_recorded(sim.step(n))
+    return (
+        [s.run_id for s in specs],
+        [s.binary_id for s in specs],
+        lambda n: as_recorded(sim.step(n)),
+    )
 
 
 def _fleet_publish(
@@ -740,9 +745,11 @@ def _fleet_publish(
     from stream.manifest import load_manifest
 
     hz = load_manifest(models).hz
-    ids, step = _fleet_source(devices, duration, seed, hz)
+    ids, binaries, step = _fleet_source(devices, duration, seed, hz)
     pub = TelemetryPublisher(servers, topic)
-    return publish_fleet(step, ids, pub, duration_s=duration, hz=hz, speed=_speed(speed))
+    return publish_fleet(
+        step, ids, pub, duration_s=duration, hz=hz, speed=_speed(speed), binary_ids=binaries
+    )
 
 
 @main.group()
@@ -851,6 +858,14 @@ def fleet_produce(
     help="Append worker events (assignments, commits, scored windows) as JSON Lines.",
 )
 @click.option(
+    "--binaries",
+    "binaries_csv",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="binaries.csv index (binary_id, binary_path) naming the binaries that messages refer "
+    "to, for the static expert [default: the shipped corpus].",
+)
+@click.option(
     "--devices",
     type=int,
     default=8,
@@ -876,6 +891,7 @@ def fleet_detect(
     idle_exit,
     session_timeout: float,
     events,
+    binaries_csv,
     devices: int,
     duration: float,
 ) -> None:
@@ -884,8 +900,19 @@ def fleet_detect(
     import json
     import signal
 
+    from stream.binaries import read_binary_index
     from stream.fleet_worker import FleetWorker, WorkerConfig, open_events
     from stream.kafka_io import resolve_bootstrap
+
+    if binaries_csv is None:
+        from simulator.corpus import corpus_dir
+
+        binaries_csv = corpus_dir() / "binaries.csv"
+    elif not Path(binaries_csv).is_file():
+        raise click.UsageError(
+            _template("fleet detect", "--binaries", "an existing binaries.csv", binaries_csv)
+        )
+    binaries = read_binary_index(binaries_csv)
 
     servers, cluster = resolve_bootstrap(bootstrap_servers)
     if cluster is not None:
@@ -910,6 +937,7 @@ def fleet_detect(
         cfg,
         events=open_events(events),
         on_detection=lambda r: click.echo(json.dumps(r)),
+        binaries=binaries,
     )
     try:
         stats = worker.run(stop=lambda: bool(stopping))

@@ -24,7 +24,8 @@ from stream.runtime import Runtime
 
 __all__ = ["DevicePool", "StateRecord", "encode_state", "decode_state", "STATE_VERSION"]
 
-STATE_VERSION = 2  # 2: normaliser.spread_n (warm start of the spread adaptation)
+#: 2: normaliser.spread_n (warm start of the spread adaptation); 3: the static expert's verdict
+STATE_VERSION = 3
 _STATE_HEAD = struct.Struct("<4sBIqH")  # magic, version, input partition, next offset, model id len
 _STATE_MAGIC = b"FSST"
 

@@ -17,6 +17,12 @@ Delivery is at least once, and exact for the intervals:
    replay produces the same records with the same `detection_id`, so duplicates are recognisable
    and a consumer that keeps one record per id sees exactly the single-process result.
 
+Every message names the device's binary (kafka_io wire format v2): the first time a device is seen
+with a binary id, or with a new one, its static expert verdict is computed from the worker's
+`binaries` index (each content parsed once, in an isolated child) and kept in the device's state,
+so fleet mode fuses the same three inputs as replay. An id missing from the index, or a binary
+that cannot be read, leaves the static input masked (counted in `static` by reason).
+
 Revocation hands state over (snapshot + commit, no interval closed); a lost assignment (session
 expired) drops the devices without committing. Only `finish` (end of stream) closes open intervals.
 """
@@ -27,14 +33,15 @@ import hashlib
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
-from stream.detector import Detector, DeviceInfo
+from stream.binary_worker import StaticCache
+from stream.detector import Detector, DeviceInfo, static_scores
 from stream.fleet_state import DevicePool, StateRecord, decode_state, encode_state
 from stream.kafka_io import (
     DEFAULT_OUT_TOPIC,
@@ -94,6 +101,7 @@ class WorkerStats:
     messages: int = 0
     samples: int = 0
     malformed: Counter = field(default_factory=Counter)
+    static: Counter = field(default_factory=Counter)  # static verdicts set, by outcome
     windows: int = 0
     detections: int = 0
     checkpoints: int = 0
@@ -112,6 +120,7 @@ class WorkerStats:
             "messages": self.messages,
             "samples": self.samples,
             "malformed": dict(sorted(self.malformed.items())),
+            "static": dict(sorted(self.static.items())),
             "windows": self.windows,
             "detections": self.detections,
             "checkpoints": self.checkpoints,
@@ -146,9 +155,14 @@ class FleetWorker:
         *,
         events: IO[str] | None = None,
         on_detection: Callable[[dict], None] | None = None,
+        binaries: Mapping[str, Path] | None = None,
+        cache: StaticCache | None = None,
     ) -> None:
         from confluent_kafka import Consumer, Producer
 
+        self.binaries = dict(binaries or {})
+        self.cache = cache or StaticCache()
+        self.binary_of: dict[str, str] = {}  # device -> binary whose verdict is in its state
         self.cfg = cfg
         self.models = models
         self.model_id = model_id(models)
@@ -294,6 +308,10 @@ class FleetWorker:
             per_dev[b.device_id].append(b)
         ids = list(per_dev)
         rows = self.pool.rows(ids)  # (B,)
+        for d, r in zip(ids, rows.tolist(), strict=True):
+            binary = per_dev[d][-1].binary_id
+            if binary is not None and self.binary_of.get(d) != binary:
+                self._set_static(d, r, binary)
         seqs = [per_dev[d] for d in ids]
         n = np.array([sum(b.t.size for b in s) for s in seqs])
         L = int(n.max())
@@ -311,6 +329,22 @@ class FleetWorker:
             sel = valid[:, j]
             for det in rt.ingest(rows[sel], t[sel, j], raw[sel, j], masks[sel, j]):
                 self._write(det)
+
+    def _set_static(self, device: str, row: int, binary: str) -> None:
+        """Give `device` (at `row`) the static verdict of `binary`, or mask it with a reason."""
+        path = self.binaries.get(binary)
+        scores, results = static_scores(self.models, [path], self.cache)
+        static = self.pool.runtime.static
+        static.p[row], static.u[row] = scores.p[0], scores.u[0]
+        static.available[row] = scores.available[0]
+        result = results[0]
+        if result is None:
+            outcome = "unknown binary id"
+        else:
+            outcome = "available" if result.available else str(result.reason)
+        self.stats.static[outcome] += 1
+        self.binary_of[device] = binary
+        self._event({"event": "static", "device": device, "binary": binary, "outcome": outcome})
 
     def _write(self, det) -> None:
         rec = detection_record(det, self.pool.id_of[det.device])
@@ -406,6 +440,7 @@ class FleetWorker:
             self.pool.release(self._devices(p))
             for d in self._devices_all(p):
                 del self.partition_of[d]
+                self.binary_of.pop(d, None)
             self.next_offset.pop(p, None)
             self._committed.pop(p, None)
             self.dirty.pop(p, None)
@@ -457,6 +492,7 @@ class FleetWorker:
         for device, rec in latest.items():
             self.pool.restore(device, rec.blob)
             self.partition_of[device] = p
+            self.binary_of.pop(device, None)  # the next message confirms or replaces the verdict
         self.stats.devices_restored += len(latest)
         self.next_offset[p] = self._committed[p] = committed
         self._event(

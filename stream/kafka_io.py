@@ -4,9 +4,13 @@ Telemetry travels as one message per device and batch of samples, keyed by the d
 Kafka's key partitioning keeps every device on one partition (and so on one consumer of a group).
 A value is a fixed little-endian header followed by numpy buffers:
 
-    magic b"FSTM" | version u8 | reserved u8 | key_len u16 | n_features u16 | n_masks u16 | n u32
-    device id (utf-8, key_len bytes) | t float64 (n,) | features float32 (n, F) | masks uint8 (n, K)
+    magic b"FSTM" | version u8 | bin_len u8 | key_len u16 | n_features u16 | n_masks u16 | n u32
+    device id (utf-8, key_len bytes) | binary id (utf-8, bin_len bytes)
+    t float64 (n,) | features float32 (n, F) | masks uint8 (n, K)
 
+The binary id (version 2) names the firmware binary the device runs, as in a `binaries.csv` index,
+so that a worker can give the device its static expert; bin_len 0 means unknown. Version 1
+messages (the byte was reserved, always 0) still decode, with no binary.
 Features and masks are in `stream.schema` order. Decoding checks every field and raises
 `MalformedMessage` with a short reason (counted and skipped by the worker, never fatal).
 Detections are the JSON objects of DESIGN.md 3.6 plus a deterministic `detection_id`, so that the
@@ -47,7 +51,8 @@ __all__ = [
 ]
 
 MAGIC = b"FSTM"
-VERSION = 1
+VERSION = 2
+_VERSIONS = (1, 2)  # 1: no binary id
 DEFAULT_TOPIC = "fleet.telemetry"
 DEFAULT_OUT_TOPIC = "fleet.detections"
 _HEADER = struct.Struct("<4sBBHHHI")
@@ -72,11 +77,24 @@ class SampleBatch:
     t: np.ndarray
     raw: np.ndarray
     masks: np.ndarray
+    binary_id: str | None = None
 
 
-def encode_batch(device_id: str, t: np.ndarray, raw: np.ndarray, masks: np.ndarray) -> bytes:
-    """One message value: header + device id + t (n,) + raw (n, F) + masks (n, K)."""
+def encode_batch(
+    device_id: str,
+    t: np.ndarray,
+    raw: np.ndarray,
+    masks: np.ndarray,
+    binary_id: str | None = None,
+) -> bytes:
+    """One message value: header + device id + binary id + t (n,) + raw (n, F) + masks (n, K)."""
     key = device_id.encode()
+    binary = (binary_id or "").encode()
+    if len(binary) > 255:
+        raise ValueError(
+            f"The 'binary_id' parameter of encode_batch must be at most 255 bytes in UTF-8. "
+            f"Got {len(binary)} bytes instead."
+        )
     t = np.ascontiguousarray(t, "<f8")
     raw = np.ascontiguousarray(raw, "<f4")
     masks = np.ascontiguousarray(masks, np.uint8)
@@ -86,23 +104,23 @@ def encode_batch(device_id: str, t: np.ndarray, raw: np.ndarray, masks: np.ndarr
             f"The 'raw' parameter of encode_batch must have shape ({n}, {F}) and masks "
             f"({n}, {K}). Got {raw.shape}, {masks.shape} instead."
         )
-    head = _HEADER.pack(MAGIC, VERSION, 0, len(key), F, K, n)
-    return b"".join((head, key, t.tobytes(), raw.tobytes(), masks.tobytes()))
+    head = _HEADER.pack(MAGIC, VERSION, len(binary), len(key), F, K, n)
+    return b"".join((head, key, binary, t.tobytes(), raw.tobytes(), masks.tobytes()))
 
 
 def decode_batch(value: bytes | None, key: bytes | None = None) -> SampleBatch:
     """Parse one message value; the message key, when given, must equal the embedded device id."""
     if value is None or len(value) < _HEADER.size:
         raise MalformedMessage("truncated", f"{0 if value is None else len(value)} bytes")
-    magic, version, _, key_len, n_f, n_k, n = _HEADER.unpack_from(value)
+    magic, version, bin_len, key_len, n_f, n_k, n = _HEADER.unpack_from(value)
     if magic != MAGIC:
         raise MalformedMessage("bad_magic", repr(magic))
-    if version != VERSION:
+    if version not in _VERSIONS or (version == 1 and bin_len):
         raise MalformedMessage("unknown_version", str(version))
     if (n_f, n_k) != (F, K):
         raise MalformedMessage("bad_shape", f"{n_f} features, {n_k} masks")
     start = _HEADER.size
-    expected = start + key_len + n * (8 + 4 * F + K)
+    expected = start + key_len + bin_len + n * (8 + 4 * F + K)
     if len(value) != expected:
         raise MalformedMessage("bad_length", f"{len(value)} bytes, expected {expected}")
     try:
@@ -112,20 +130,35 @@ def decode_batch(value: bytes | None, key: bytes | None = None) -> SampleBatch:
     if not device_id or (key is not None and key != value[start : start + key_len]):
         raise MalformedMessage("wrong_key", f"key {key!r} for device {device_id!r}")
     off = start + key_len
+    try:
+        binary_id = value[off : off + bin_len].decode() or None
+    except UnicodeDecodeError as exc:
+        raise MalformedMessage("bad_binary_id", str(exc)) from None
+    off += bin_len
     t = np.frombuffer(value, "<f8", n, off)
     off += 8 * n
     raw = np.frombuffer(value, "<f4", n * F, off).reshape(n, F)
     off += 4 * n * F
     masks = np.frombuffer(value, np.uint8, n * K, off).reshape(n, K)
-    return SampleBatch(device_id, t, raw, masks)
+    return SampleBatch(device_id, t, raw, masks, binary_id)
 
 
-def encode_chunk(device_ids: Sequence[str], cols: dict[str, np.ndarray]) -> list[tuple[str, bytes]]:
-    """A fleet chunk {column: (D, n)} -> one (key, value) per device."""
+def encode_chunk(
+    device_ids: Sequence[str],
+    cols: dict[str, np.ndarray],
+    binary_ids: Sequence[str | None] | None = None,
+) -> list[tuple[str, bytes]]:
+    """A fleet chunk {column: (D, n)} -> one (key, value) per device, with its binary id if given."""
+    if binary_ids is not None and len(binary_ids) != len(device_ids):
+        raise ValueError(
+            f"The 'binary_ids' parameter of encode_chunk must have one entry per device "
+            f"({len(device_ids)}). Got {len(binary_ids)} instead."
+        )
+    bins = list(binary_ids) if binary_ids is not None else [None] * len(device_ids)
     t = np.asarray(cols["t_sim_s"], np.float64)  # (D, n)
     raw = np.stack([cols[c] for c in FEATURE_COLUMNS], axis=-1).astype(np.float32)  # (D, n, F)
     masks = np.stack([cols[c] for c in MASK_COLUMNS], axis=-1).astype(np.uint8)  # (D, n, K)
-    return [(d, encode_batch(d, t[i], raw[i], masks[i])) for i, d in enumerate(device_ids)]
+    return [(d, encode_batch(d, t[i], raw[i], masks[i], bins[i])) for i, d in enumerate(device_ids)]
 
 
 def detection_id(record: dict) -> str:
@@ -218,8 +251,13 @@ class TelemetryPublisher:
         self.messages = 0
         self.samples = 0
 
-    def publish(self, device_ids: Sequence[str], cols: dict[str, np.ndarray]) -> None:
-        for key, value in encode_chunk(device_ids, cols):
+    def publish(
+        self,
+        device_ids: Sequence[str],
+        cols: dict[str, np.ndarray],
+        binary_ids: Sequence[str | None] | None = None,
+    ) -> None:
+        for key, value in encode_chunk(device_ids, cols, binary_ids):
             self.produce_raw(key.encode(), value)
         self.samples += int(np.asarray(cols["t_sim_s"]).size)
 
@@ -286,10 +324,13 @@ def publish_fleet(
     hz: float,
     speed: float | None = None,
     message_s: float = 1.0,
+    binary_ids: Sequence[str | None] | None = None,
 ) -> dict:
     """Publish `duration_s` of a simulated fleet, `message_s` of samples per device and message.
 
-    speed None publishes as fast as possible; 1.0 paces the messages at real time.
+    speed None publishes as fast as possible; 1.0 paces the messages at real time. `binary_ids`
+    (one per device) travel in every message, so a worker that picks a device up mid-stream
+    still knows its binary.
     """
     for name, value in (("duration_s", duration_s), ("hz", hz), ("message_s", message_s)):
         if not value > 0:
@@ -306,7 +347,7 @@ def publish_fleet(
     start = time.perf_counter()
     while done < total:
         n = min(chunk, total - done)
-        publisher.publish(device_ids, step(n))
+        publisher.publish(device_ids, step(n), binary_ids)
         done += n
         if speed is not None:
             due = done / hz / speed - (time.perf_counter() - start)

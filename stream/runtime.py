@@ -104,6 +104,9 @@ class Runtime:
         "decisions.experts",
         "last_t",
         "first_window_t",
+        "static.p",
+        "static.u",
+        "static.available",
     )
 
     def __init__(

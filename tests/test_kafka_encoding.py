@@ -58,6 +58,43 @@ def test_a_corrupted_message_is_refused_with_its_reason(mutate, reason):
     assert err.value.reason == reason
 
 
+def test_a_batch_carries_the_devices_binary_id():
+    t, raw, masks = _batch(3)
+    b = decode_batch(encode_batch("dev-7", t, raw, masks, "bin_0123abcd"), b"dev-7")
+    assert b.binary_id == "bin_0123abcd"
+    np.testing.assert_array_equal(b.raw, raw)
+    assert decode_batch(encode_batch("dev-7", t, raw, masks), b"dev-7").binary_id is None
+
+
+def test_a_version_1_message_still_decodes_without_a_binary():
+    t, raw, masks = _batch(4)
+    v2 = encode_batch("dev-1", t, raw, masks)  # no binary: the same bytes as version 1 after it
+    b = decode_batch(v2[:4] + bytes([1]) + v2[5:], b"dev-1")
+    assert b.binary_id is None
+    np.testing.assert_array_equal(b.masks, masks)
+
+
+def test_a_version_1_message_with_a_binary_length_is_refused():
+    v2 = encode_batch("dev-1", *_batch(5), "bin_x")
+    with pytest.raises(MalformedMessage) as err:
+        decode_batch(v2[:4] + bytes([1]) + v2[5:], b"dev-1")
+    assert err.value.reason == "unknown_version"
+
+
+def test_a_binary_id_that_is_not_utf8_is_refused():
+    v = bytearray(encode_batch("dev-1", *_batch(6), "bin_x"))
+    start = struct.calcsize("<4sBBHHHI") + len(b"dev-1")
+    v[start] = 0xFF
+    with pytest.raises(MalformedMessage) as err:
+        decode_batch(bytes(v), b"dev-1")
+    assert err.value.reason == "bad_binary_id"
+
+
+def test_a_binary_id_longer_than_255_bytes_is_refused_when_encoding():
+    with pytest.raises(ValueError, match="'binary_id' parameter of encode_batch"):
+        encode_batch("dev-1", *_batch(7), "b" * 256)
+
+
 def test_a_message_under_another_devices_key_is_refused():
     value = encode_batch("dev-1", *_batch(2))
     with pytest.raises(MalformedMessage) as err:

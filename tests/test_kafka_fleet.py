@@ -23,9 +23,10 @@ import pytest
 pytest.importorskip("confluent_kafka")
 
 from simulator.benchmark import PRESETS, plan_runs  # noqa: E402
-from simulator.corpus import load_corpus  # noqa: E402
+from simulator.corpus import corpus_dir, load_corpus  # noqa: E402
 from simulator.fleet import Fleet  # noqa: E402
 from simulator.writer import as_recorded  # noqa: E402
+from stream.binaries import read_binary_index  # noqa: E402
 from stream.detector import Detector, DeviceInfo  # noqa: E402
 from stream.kafka_io import (  # noqa: E402
     VERSION,
@@ -60,10 +61,16 @@ def telemetry():
     )
     specs = plan_runs(cfg, load_corpus())
     ids = [s.run_id for s in specs]
+    bins = [s.binary_id for s in specs]
     fleet = Fleet(specs)
-    seconds = [encode_chunk(ids, as_recorded(fleet.step(int(hz)))) for _ in range(int(DURATION_S))]
+    seconds = [
+        encode_chunk(ids, as_recorded(fleet.step(int(hz))), bins) for _ in range(int(DURATION_S))
+    ]
     windows: list = []
-    det = Detector(models, [DeviceInfo(i) for i in ids], on_windows=windows.append)
+    index = read_binary_index(corpus_dir() / "binaries.csv")
+    devices = [DeviceInfo(i, index[b]) for i, b in zip(ids, bins, strict=True)]
+    det = Detector(models, devices, on_windows=windows.append)
+    assert det.static.available.all()  # workers must fuse the static expert to match
     found: list[dict] = []
     rows = np.arange(len(ids))
     for msgs in seconds:
@@ -229,6 +236,9 @@ def test_two_workers_score_every_window_once_and_match_single_process(telemetry,
     # at least once: a partition handed over before its first commit re-reads its malformed message
     assert set(malformed) == {"bad_magic", "unknown_version", "wrong_key"}
     assert all(v >= 1 for v in malformed.values())
+    static = [_stats(p)["static"] for p in paths]
+    assert all(set(s) == {"available"} for s in static)  # every device got its static verdict
+    assert sum(s["available"] for s in static) >= N_DEVICES
 
 
 def test_a_killed_workers_devices_are_rebuilt_by_the_other(telemetry, tmp_path):
