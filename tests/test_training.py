@@ -196,7 +196,8 @@ def test_colab_notebook_is_valid_and_installs_trains_and_downloads():
     for step in (
         "git clone",
         'pip install -q -e ".[train]"',
-        "cli.py train --device cuda",
+        "cli.py train --device auto",
+        "unzip",
         "zip -r",
     ):
         assert step in code
