@@ -4,7 +4,8 @@
 end-to-end latency of one stream from sample arrival to decision, with a per-stage breakdown; the
 sustained throughput against the number of concurrent device streams; the dynamic expert against a
 PyTorch-eager reference on the same windows (the reference is injected: stream/ never imports
-torch); state bytes per stream and peak RSS; and the environment. Telemetry is synthetic (bounded
+torch); state bytes per stream and peak RSS; and the environment (`stream.bench_env`; the timing
+helpers are in `stream.bench_timing`). Telemetry is synthetic (bounded
 random walks per feature at realistic magnitudes), generated outside every timed region. The result
 is a plain JSON-ready dict. A benchmark, never a timed test.
 """
@@ -12,55 +13,39 @@ is a plain JSON-ready dict. A benchmark, never a timed test.
 from __future__ import annotations
 
 import os
-import pickle
-import platform
-import resource
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-import stream.runtime as runtime_module
+from stream.bench_env import environment, peak_rss_bytes, state_bytes
+from stream.bench_timing import STAGES, StageClock, percentiles_ms, time_calls
 from stream.detector import Detector, DeviceInfo
 from stream.manifest import read_verified
 from stream.onnx_session import ModelSet, load_models
-from stream.runtime import Runtime
 from stream.schema import FEATURE_COLUMNS, FUSION_INPUTS, MASK_COLUMNS, PERF_COLUMNS
 
 __all__ = [
     "SCHEMA",
-    "STAGES",
     "BenchConfig",
     "DynamicFn",
     "Reference",
     "ReferenceFactory",
     "SyntheticTelemetry",
-    "StageClock",
     "parse_counts",
-    "percentiles_ms",
-    "time_calls",
     "model_latency",
     "one_stream_latency",
     "throughput",
     "dynamic_weights",
     "torch_reference",
-    "state_bytes",
-    "peak_rss_bytes",
-    "environment",
     "run_bench",
 ]
 
 SCHEMA = "fusionstream.bench/1"
-STAGES = ("ingest", "window", "normalise", "experts", "fusion", "decision")
 F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
 
 #: values (B, W, F) float32, masks (B, W, K) uint8 -> p (B,)
@@ -166,105 +151,6 @@ class SyntheticTelemetry:
         raw[..., _PERF] = 10.0 ** walk[..., _PERF]
         masks = (self._rng.random((self.n_devices, n, K)) >= self.stale).astype(np.uint8)
         return raw, masks
-
-
-# ---------------------------------------------------------------------------------------------
-# Timing helpers
-
-
-def percentiles_ms(seconds: np.ndarray | list[float]) -> dict[str, float | None]:
-    """p50, p99 and mean in milliseconds (None for an empty sample)."""
-    s = np.asarray(seconds, np.float64)
-    if s.size == 0:
-        return {"p50_ms": None, "p99_ms": None, "mean_ms": None}
-    p50, p99 = np.percentile(s, [50, 99]) * 1e3
-    return {"p50_ms": float(p50), "p99_ms": float(p99), "mean_ms": float(s.mean() * 1e3)}
-
-
-def time_calls(
-    *fns: Callable[[], object],
-    min_reps: int,
-    min_time_s: float,
-    max_time_s: float,
-    warmup: int = 3,
-) -> np.ndarray:
-    """Seconds per call, (len(fns), reps). After `warmup` rounds the functions are called in turn,
-    so they share the machine's load, for at least min_reps rounds and min_time_s seconds, and at
-    most max_time_s seconds."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    out: list[list[float]] = []
-    clock = time.perf_counter
-    start = clock()
-    while True:
-        row = []
-        for fn in fns:
-            t0 = clock()
-            fn()
-            row.append(clock() - t0)
-        out.append(row)
-        spent = clock() - start
-        if (len(out) >= min_reps and spent >= min_time_s) or spent >= max_time_s:
-            return np.array(out).T
-
-
-class StageClock:
-    """Seconds spent per stage inside one Runtime, by wrapping its components while installed.
-
-    The production code path runs unchanged; only the instance under test (and, while installed,
-    `stream.runtime.fusion_context`) is wrapped. "ingest" is the rest of the tick: validation,
-    accounting, feature transform and mask handling, plus the wrappers' own small overhead.
-    """
-
-    def __init__(self) -> None:
-        self.spent = dict.fromkeys(STAGES, 0.0)
-
-    def reset(self) -> None:
-        for k in self.spent:
-            self.spent[k] = 0.0
-
-    def _wrap(self, stage: str, fn: Callable) -> Callable:
-        spent, clock = self.spent, time.perf_counter
-
-        def timed(*args, **kwargs):
-            t0 = clock()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[stage] += clock() - t0
-
-        return timed
-
-    @contextmanager
-    def installed(self, rt: Runtime) -> Iterator[StageClock]:
-        targets: list[tuple[object, str, str]] = [
-            (rt.normaliser, "step", "normalise"),
-            (rt.normaliser, "scale_step", "normalise"),
-            (rt.windower, "push", "window"),
-            (rt.windower, "windows", "window"),
-            (rt, "dynamic", "experts"),
-            (rt, "gate", "fusion"),
-            (runtime_module, "fusion_context", "fusion"),
-            (rt.decisions, "update", "decision"),
-        ]
-        if rt.drift is not None:
-            targets.append((rt.drift, "update", "decision"))
-        if rt.score_transform is not None:
-            targets.append((rt, "score_transform", "decision"))
-        saved = []
-        for obj, name, stage in targets:
-            own = name in getattr(obj, "__dict__", {})
-            saved.append((obj, name, getattr(obj, name), own))
-            setattr(obj, name, self._wrap(stage, getattr(obj, name)))
-        try:
-            yield self
-        finally:
-            for obj, name, original, own in reversed(saved):
-                if own:
-                    setattr(obj, name, original)
-                else:
-                    delattr(obj, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,104 +452,6 @@ def torch_reference(
         "ratio_method": "p50 torch / p50 onnx, interleaved; the torch variant least favourable "
         "to ONNX Runtime",
         **base,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# 5-6. Memory and environment
-
-
-def _fields(obj: object) -> list[object]:
-    if hasattr(obj, "__dict__"):
-        return list(vars(obj).values())
-    return [getattr(obj, s) for s in getattr(type(obj), "__slots__", ())]
-
-
-def state_bytes(det: Detector) -> dict:
-    """Bytes of per-device state per stream: every (D, ...) array of the runtime's components, and
-    the drift detectors' pickled size divided by D."""
-    rt = det.runtime
-    D = rt.n_devices
-    parts = {
-        "normaliser": rt.normaliser,
-        "windower": rt.windower,
-        "decision": rt.decisions,
-        "runtime": rt,
-        "static": rt.static,
-    }
-    out: dict[str, float] = {}
-    for name, obj in parts.items():
-        arrays = [v for v in _fields(obj) if isinstance(v, np.ndarray) and v.ndim and len(v) == D]
-        out[name] = sum(a.nbytes for a in arrays) / D
-    if rt.drift is not None:
-        out["drift_adwin"] = len(pickle.dumps(rt.drift)) / D
-    return {
-        "per_stream_bytes": float(sum(out.values())),
-        "breakdown": out,
-        "streams": D,
-        "method": "nbytes of (D, ...) arrays; river ADWIN state as pickled size",
-    }
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _gpu_names() -> list[str]:
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [s.strip() for s in out.splitlines() if s.strip()]
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def environment(models: ModelSet) -> dict:
-    """CPU model, cores, providers really used, GPU names, library versions."""
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(affinity) if affinity is not None else os.cpu_count(),
-        "machine": platform.machine(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "provider": models.dynamic.providers[0],
-        "providers_session": models.dynamic.providers,
-        "provider_reason": models.provider.reason,
-        "gpu": _gpu_names(),
-        "load_average_start": list(os.getloadavg()),
-        "versions": {
-            n: _version(n)
-            for n in ("numpy", "onnxruntime", "onnxruntime-gpu", "torch", "polars", "river", "lief")
-        },
     }
 
 

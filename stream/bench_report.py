@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from stream.bench import STAGES
+from stream.bench_timing import STAGES
 
 __all__ = ["write_json", "print_report", "plot_report"]
 

@@ -12,7 +12,8 @@ import pytest
 
 import cli
 import stream.runtime as runtime_module
-from stream.bench import STAGES, StageClock, SyntheticTelemetry, parse_counts
+from stream.bench import SyntheticTelemetry, parse_counts
+from stream.bench_timing import STAGES, StageClock
 from stream.detector import Detector, DeviceInfo
 from stream.onnx_session import load_models
 
