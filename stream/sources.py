@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
+from stream.intervals_io import read_truth as read_interval_file
 from stream.run_meta import read_run_info
 from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 from stream.telemetry_io import TelemetryError, read_telemetry
@@ -48,14 +48,19 @@ class ReplayRun:
 
 
 def read_truth(path: Path) -> np.ndarray:
-    """intervals.csv -> (n, 2) [start, end); header-only files give an empty array."""
-    df = pl.read_csv(
-        path, schema_overrides={"t_start_sim_s": pl.Float64, "t_end_sim_s": pl.Float64}
-    )
-    for c in ("t_start_sim_s", "t_end_sim_s"):
-        if c not in df.columns:
-            raise TelemetryError(f"{path}: missing column '{c}'")
-    return df.select("t_start_sim_s", "t_end_sim_s").to_numpy().reshape(-1, 2).astype(np.float64)
+    """One run's intervals.csv -> (n, 2) [start, end); header-only files give an empty array.
+
+    Read by the one interval reader (`stream.intervals_io`), so replay, training and scoring refuse
+    the same defects (reversed or non-finite intervals, unknown columns) with the file, row and
+    column named, instead of training or evaluating on a corrupted truth.
+    """
+    got = read_interval_file(path)
+    if len(got.intervals) > 1:
+        raise TelemetryError(
+            f"{path}: holds {len(got.intervals)} runs ({', '.join(got.run_ids[:3])}, ...); "
+            "a run directory's intervals.csv holds one"
+        )
+    return next(iter(got.intervals.values()), np.zeros((0, 2)))
 
 
 def resample_causal(

@@ -133,3 +133,17 @@ def test_replay_of_a_run_with_a_gap_names_row_and_column(cli_runner, tiny_data, 
     df.with_columns(pl.Series("t_sim_s", t)).write_csv(run / "telemetry.csv")
     res = cli_runner.invoke(cli.main, ["replay", str(run)])
     _one_error_line(res, "row 101, column 't_sim_s': sampling interval")
+
+
+def test_replay_of_a_run_with_a_reversed_truth_interval_names_file_and_row(
+    cli_runner, tiny_data, tmp_path
+):
+    run = tmp_path / "run_truth"
+    shutil.copytree(sorted((tiny_data / "runs").iterdir())[0], run)
+    lines = (run / "intervals.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    row = dict.fromkeys(header, "")
+    row |= {"t_start_sim_s": "50.0", "t_end_sim_s": "40.0"}
+    (run / "intervals.csv").write_text("\n".join([lines[0], ",".join(row.values())]) + "\n")
+    res = cli_runner.invoke(cli.main, ["replay", str(run)])
+    _one_error_line(res, "intervals.csv, row 1")
