@@ -346,36 +346,17 @@ def _write_benchmark(cfg, out: Path, windows: bool) -> None:
     from simulator.device import keep_freed_memory
 
     keep_freed_memory()  # glibc keeps freed chunk memory: ~25 % faster simulation
-    from simulator.splits import read_split
 
     console = Console(stderr=True)
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task(f"simulating {cfg.n_runs} runs", total=cfg.n_runs)
         metas = write_benchmark(cfg, out, on_run=lambda m: progress.advance(task))
         if windows:
-            from offline_training.windows import NPZ_SPEC, build_split_windows, load_run
-            from stream.windowing import Normalisation, WindowSpec
-
-            spec = WindowSpec(hz=cfg.hz, window_s=NPZ_SPEC.window_s, stride_s=NPZ_SPEC.stride_s)
-            task = progress.add_task("causal baselines", total=len(metas))
-            runs = {}
-            for m in metas:
-                runs[m.run_id] = load_run(out / "runs" / m.run_id, Normalisation.unit())
-                progress.advance(task)
             from simulator.splits import SPLIT_NAMES
 
-            splits = [out / "splits" / f"{n}.json" for n in SPLIT_NAMES]
-            splits = [p for p in splits if p.is_file()]
-            task = progress.add_task("windows per split", total=len(splits) * 3)
-            for path in splits:
-                split = read_split(path)
-                build_split_windows(
-                    runs,
-                    {"train": split.train, "val": split.val, "test": split.test},
-                    out / "processed" / split.name,
-                    spec,
-                    on_part=lambda _: progress.advance(task),
-                )
+            names = [n for n in SPLIT_NAMES if (out / "splits" / f"{n}.json").is_file()]
+            if names:  # too few runs for any split writes none
+                _build_windows(out, names, progress)
     hours = sum(m.duration_s for m in metas) / 3600
     console.print(f"wrote {len(metas)} runs ({hours:.1f} h of telemetry) to {out}")
 
@@ -509,6 +490,58 @@ def score(truth: Path, pred: Path, duration_s, as_json: bool) -> None:
 
     report = score_files(truth, pred, duration_s)
     click.echo(json.dumps(report.to_dict()) if as_json else format_report(report))
+
+
+def _build_windows(data: Path, names: list[str], progress) -> None:
+    """processed/<split>/windows_*.npz for `names`, with progress bars."""
+    from offline_training.windows import build_windows
+    from stream.splits import read_split_file
+
+    runs = {
+        r
+        for n in names
+        for part in ("train", "val", "test")
+        for r in getattr(read_split_file(data / "splits" / f"{n}.json"), part)
+    }
+    baselines = progress.add_task("causal baselines", total=len(runs))
+    parts = progress.add_task("windows per split", total=len(names) * 3)
+    build_windows(
+        data,
+        names,
+        on_run=lambda _: progress.advance(baselines),
+        on_part=lambda _: progress.advance(parts),
+    )
+
+
+@main.command()
+@_data_option("Benchmark root holding runs/ and splits/.")
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    help="Split manifest splits/NAME.json to (re)build windows for; repeat it, or 'all' (default).",
+)
+def windows(data: Path, splits: tuple[str, ...]) -> None:
+    """(Re)build the windowed NPZ tensors processed/<split>/ from the runs and split manifests:
+    for a custom split (write splits/NAME.json, then train and evaluate with --split NAME)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from stream.splits import available_splits
+
+    known = available_splits(data)
+    names = known if not splits or "all" in splits else list(dict.fromkeys(splits))
+    for n in names:
+        if n not in known:
+            raise click.UsageError(
+                _template("windows", "--split", f"one of {known or '(none found)'} or 'all'", n)
+            )
+    if not names:
+        raise click.ClickException(f"{data / 'splits'}: no split manifests to build windows for")
+    with Progress(console=Console(stderr=True), transient=False) as progress:
+        _build_windows(data, names, progress)
+    for n in names:
+        click.echo(f"wrote {data / 'processed' / n}")
 
 
 @main.command()

@@ -6,7 +6,7 @@ to all three parts, and stored in the NPZ so training copies it into the model m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import numpy as np
 from stream.eval_logs import overlap_fraction  # the one label definition, shared with evaluate
 from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 from stream.sources import read_truth
+from stream.splits import read_split_file
 from stream.telemetry_io import read_telemetry
 from stream.windowing import (
     Normalisation,
@@ -32,6 +33,7 @@ __all__ = [
     "run_windows",
     "overlap_fraction",
     "build_split_windows",
+    "build_windows",
     "NPZ_SPEC",
 ]
 
@@ -143,3 +145,53 @@ def build_split_windows(
         if on_part is not None:
             on_part(part)
     return norm
+
+
+def build_windows(
+    data_dir: Path,
+    names: Sequence[str],
+    *,
+    window_s: float = NPZ_SPEC.window_s,
+    stride_s: float = NPZ_SPEC.stride_s,
+    on_run: Callable[[str], None] | None = None,
+    on_part: Callable[[str], None] | None = None,
+) -> dict[str, Normalisation]:
+    """(Re)build `processed/<name>/windows_*.npz` of `data_dir` for each split manifest
+    `splits/<name>.json`, from the run directories it lists: what `simulate --out` writes, for a
+    custom split too (a leave-one-group-out development split, say) and without simulating again.
+
+    Each run's causal baseline is computed once for all splits. Returns each split's fitted
+    normalisation. A manifest naming a run without a directory, or runs at different sample
+    rates, is refused.
+    """
+    data_dir = Path(data_dir)
+    manifests = {n: read_split_file(data_dir / "splits" / f"{n}.json") for n in names}
+    ids = sorted({r for m in manifests.values() for r in (*m.train, *m.val, *m.test)})
+    for name, m in manifests.items():
+        for r in (*m.train, *m.val, *m.test):
+            if not (data_dir / "runs" / r).is_dir():
+                raise ValueError(
+                    f"{data_dir / 'splits' / f'{name}.json'}: run {r!r} has no directory under "
+                    f"{data_dir / 'runs'}"
+                )
+    if not ids:
+        return {}
+    runs: dict[str, RunResiduals] = {}
+    for r in ids:
+        runs[r] = load_run(data_dir / "runs" / r, Normalisation.unit())
+        if on_run is not None:
+            on_run(r)
+    rates = {round(1.0 / float(np.median(np.diff(run.t_sim_s))), 6) for run in runs.values()}
+    if len(rates) != 1:
+        raise ValueError(f"{data_dir / 'runs'}: runs at different sample rates {sorted(rates)} Hz")
+    spec = WindowSpec(hz=rates.pop(), window_s=window_s, stride_s=stride_s)
+    out: dict[str, Normalisation] = {}
+    for name, m in manifests.items():
+        out[name] = build_split_windows(
+            runs,
+            {"train": m.train, "val": m.val, "test": m.test},
+            data_dir / "processed" / name,
+            spec,
+            on_part=on_part,
+        )
+    return out

@@ -21,6 +21,10 @@ def _one_error_line(res, needle: str) -> None:
 
 
 CASES = {
+    "windows-unknown-split": (
+        ["windows", "--data", "{tmp}", "--split", "nope"],
+        "The '--split' parameter of windows must be one of",
+    ),
     "simulate-devices": (
         ["simulate", "--stream", "--devices", "0"],
         "The '--devices' parameter of simulate must be > 0. Got 0 instead.",

@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -170,3 +172,47 @@ def test_bench_simulator_writes_its_figures(cli_runner, tmp_path):
     fig = json.loads(out.read_text())
     assert fig["devices"] == 2 and fig["in_memory_samples_per_s"] > 0
     assert fig["end_to_end_csv"]["samples"] > 0
+
+
+def _linked_copy(src: Path, dst: Path) -> Path:
+    """A data root sharing src's runs/ and binaries/, with its own splits/ and no processed/."""
+    dst.mkdir()
+    for name in ("runs", "binaries"):
+        (dst / name).symlink_to(src / name)
+    shutil.copytree(src / "splits", dst / "splits")
+    return dst
+
+
+def test_windows_command_rebuilds_the_npz_that_simulate_wrote(cli_runner, tiny_data, tmp_path):
+    data = _linked_copy(tiny_data, tmp_path / "data")
+    res = cli_runner.invoke(cli.main, ["windows", "--data", str(data), "--split", "random"])
+    assert res.exit_code == 0, res.output
+    for part in ("train", "val", "test"):
+        new = np.load(data / "processed" / "random" / f"windows_{part}.npz")
+        old = np.load(tiny_data / "processed" / "random" / f"windows_{part}.npz")
+        assert sorted(new.files) == sorted(old.files)
+        for key in old.files:
+            np.testing.assert_array_equal(new[key], old[key], err_msg=f"{part}: {key}")
+
+
+def test_a_custom_split_gets_windows_of_exactly_its_runs_and_trains(
+    cli_runner, tiny_data, tmp_path
+):
+    data = _linked_copy(tiny_data, tmp_path / "data")
+    runs = sorted(p.name for p in (tiny_data / "runs").iterdir())
+    parts = {"train": runs[:6], "val": runs[6:8], "test": runs[8:]}
+    manifest = {"name": "dev", "seed": 0, "rule": "test: the last runs", **parts}
+    (data / "splits" / "dev.json").write_text(json.dumps(manifest))
+    res = cli_runner.invoke(cli.main, ["windows", "--data", str(data), "--split", "dev"])
+    assert res.exit_code == 0, res.output
+    for part, ids in parts.items():
+        got = np.load(data / "processed" / "dev" / f"windows_{part}.npz")["run_id"]
+        assert sorted(set(got.tolist())) == ids
+    assert not (data / "processed" / "random").exists()  # only the split asked for
+    out = tmp_path / "models"
+    res = cli_runner.invoke(
+        cli.main,
+        ["train", "--data", str(data), "--split", "dev", "--epochs", "1", "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "manifest.json").read_text())["training"]["split"] == "dev"
