@@ -1006,6 +1006,13 @@ def fleet_detect(
     "present) and evaluate every split with its own models: no training run is tested.",
 )
 @click.option(
+    "--seeds",
+    default="0",
+    show_default=True,
+    help="With --train-per-split: training seeds, comma-separated (e.g. 0,1,2); each seed gets "
+    "its own models and reports (seed k > 0 under DIR/seed<k>/), and results.md the spread.",
+)
+@click.option(
     "--write-decision",
     is_flag=True,
     help="Also ship the full system's frozen decision config in the models' manifest "
@@ -1019,6 +1026,7 @@ def evaluate(
     out,
     far_target: float,
     per_split,
+    seeds: str,
     write_decision: bool,
 ) -> None:
     """Choose thresholds on a split's validation runs, freeze them, and report on its test runs."""
@@ -1030,10 +1038,30 @@ def evaluate(
 
     if far_target < 0:
         raise click.UsageError(_template("evaluate", "--far-target", ">= 0", far_target))
+    seed_list = _parse_seeds(seeds)
+    if seed_list is None or len(set(seed_list)) != len(seed_list):
+        raise click.UsageError(
+            _template("evaluate", "--seeds", "distinct integers >= 0, comma-separated", seeds)
+        )
+    if seed_list != (0,) and per_split is None:
+        raise click.UsageError("--seeds needs --train-per-split (models are trained per seed).")
     if split != "all":
         read_split(data, split)  # an unknown split fails here, before models load
     if per_split is not None:
-        _evaluate_per_split(split, data, per_split, out, far_target, device, write_decision)
+        reports = {}
+        for k in seed_list:
+            reports[k] = _evaluate_per_split(
+                split,
+                data,
+                per_split if k == 0 else per_split / f"seed{k}",
+                out if k == 0 else (out or Path("reports")) / f"seed{k}",
+                far_target,
+                device,
+                write_decision and k == 0,
+                seed=k,
+            )
+        if len(seed_list) > 1:
+            _write_seed_table(split, out, reports)
         return
     loaded = _load_models(models, device)
     if write_decision and loaded.manifest.training.split != split:
@@ -1083,7 +1111,8 @@ def _evaluate_per_split(
     far_target: float,
     device: str,
     write_decision: bool = False,
-) -> None:
+    seed: int = 0,
+) -> list[dict]:
     from offline_training.config import TrainConfig
     from offline_training.pipeline import rich_progress, run_training
     from stream.binaries import read_binary_index
@@ -1097,7 +1126,7 @@ def _evaluate_per_split(
     for name in names:
         model_dir = models_root / name
         if not (model_dir / "manifest.json").is_file():
-            cfg = TrainConfig(data_dir=data, split=name, out_dir=model_dir).resolved()
+            cfg = TrainConfig(data_dir=data, split=name, out_dir=model_dir, seed=seed).resolved()
             with rich_progress() as progress:
                 run_training(cfg, progress)
         target = root / name if split == "all" else root
@@ -1119,6 +1148,29 @@ def _evaluate_per_split(
             "only)\n\n" + results_table(reports) + "\n"
         )
         click.echo(f"wrote {root / 'results.md'}")
+    return reports
+
+
+def _parse_seeds(text: str) -> tuple[int, ...] | None:
+    """ "0,1,2" -> (0, 1, 2); None unless every item is an integer >= 0."""
+    try:
+        out = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        return None
+    return out if out and all(v >= 0 for v in out) else None
+
+
+def _write_seed_table(split: str, out, reports: dict[int, list[dict]]) -> None:
+    from stream.eval_report import seed_table
+
+    root = Path("reports") if out is None else Path(out)
+    path = root / ("results_seeds.md" if split == "all" else "seeds.md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"# Spread across training seeds {', '.join(map(str, sorted(reports)))} (test runs; "
+        "decision configs chosen on validation only)\n\n" + seed_table(reports) + "\n"
+    )
+    click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

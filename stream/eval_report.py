@@ -13,7 +13,7 @@ after freezing: a descriptive curve only, never used to choose anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from stream.evaluate import Part, SplitResult, apply_decision
 from stream.metrics import score_runs
 from stream.offline_decide import decide_offline
 
-__all__ = ["far_vs_ttd", "write_report", "results_table", "format_split_md"]
+__all__ = ["far_vs_ttd", "write_report", "results_table", "seed_table", "format_split_md"]
 
 _PLOT_DETECTORS = ("fusion", "dynamic_only", "product_of_experts", "halfspacetrees", "zscore_power")
 
@@ -192,6 +192,40 @@ def results_table(reports: Sequence[dict]) -> str:
     for r in reports:
         for name in DETECTORS:
             lines.append(_row(r["split"], name, r["detectors"][name]))
+    return "\n".join(lines)
+
+
+def seed_table(reports_by_seed: Mapping[int, Sequence[dict]]) -> str:
+    """Markdown table over splits of the spread across training seeds: mean (min-max) per metric.
+
+    Every seed's models were trained on the same training runs and judged on the same test runs,
+    so the spread is what retraining alone moves; differences smaller than it say nothing.
+    """
+    seeds = sorted(reports_by_seed)
+    by_split: dict[str, list[dict]] = {}
+    for k in seeds:
+        for r in reports_by_seed[k]:
+            by_split.setdefault(r["split"], []).append(r)
+    lines = [
+        "| split | detector | event F1 mean (min-max) | FAR/h mean (min-max) | "
+        "TTD p50 mean (s) | seeds |\n|---|---|---|---|---|---|"
+    ]
+
+    def spread(values: list) -> str:
+        v = [x for x in values if x is not None]
+        if not v:
+            return "n/a"
+        return f"{np.mean(v):.2f} ({min(v):.2f}-{max(v):.2f})"
+
+    for split, reps in by_split.items():
+        for name in DETECTORS:
+            tests = [r["detectors"][name]["test"] for r in reps]
+            ttd = [t["ttd_median_s"] for t in tests if t["ttd_median_s"] is not None]
+            lines.append(
+                f"| {split} | {name} | {spread([t['event_f1'] for t in tests])} | "
+                f"{spread([t['far_per_hour'] for t in tests])} | "
+                f"{_f(float(np.mean(ttd)) if ttd else None, 1)} | {len(reps)} |"
+            )
     return "\n".join(lines)
 
 

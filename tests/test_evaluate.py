@@ -244,3 +244,34 @@ def test_per_split_models_are_trained_on_that_split_and_never_see_its_test_runs(
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["models"]["split"] == "random"
     assert report["model_train_overlap"] in (None, "")
+
+
+def test_training_seeds_each_get_models_and_reports_and_a_spread_table(
+    tiny_data, tmp_path, cli_runner
+):
+    import cli
+
+    models, out = tmp_path / "models", tmp_path / "r"
+    args = ["evaluate", "--split", "random", "--data", str(tiny_data)]
+    args += ["--train-per-split", str(models), "--out", str(out), "--seeds", "0,3"]
+    result = cli_runner.invoke(cli.main, args)
+    assert result.exit_code == 0, result.output
+    seeds = [
+        json.loads((d / "random" / "train_config.json").read_text())["seed"]
+        for d in (models, models / "seed3")
+    ]
+    assert seeds == [0, 3]
+    assert (out / "report.json").is_file() and (out / "seed3" / "report.json").is_file()
+    table = (out / "seeds.md").read_text()
+    assert "| random | fusion |" in table and table.count("| 2 |") == len(DETECTORS)
+
+
+@pytest.mark.parametrize("seeds", ["0,0", "-1", "a", ""])
+def test_bad_training_seeds_are_refused_with_the_template(seeds, tiny_data, tmp_path, cli_runner):
+    import cli
+
+    args = ["evaluate", "--split", "random", "--data", str(tiny_data), "--seeds", seeds]
+    args += ["--train-per-split", str(tmp_path / "m")]
+    result = cli_runner.invoke(cli.main, args)
+    assert result.exit_code != 0
+    assert "The '--seeds' parameter of evaluate must be" in result.output
