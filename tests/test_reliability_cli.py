@@ -21,6 +21,10 @@ def _one_error_line(res, needle: str) -> None:
 
 
 CASES = {
+    "fleet-binaries-missing": (
+        ["fleet", "detect", "--bootstrap-servers", "localhost:1", "--binaries", "{tmp}/none.csv"],
+        "The '--binaries' parameter of fleet detect must be an existing binaries.csv",
+    ),
     "windows-unknown-split": (
         ["windows", "--data", "{tmp}", "--split", "nope"],
         "The '--split' parameter of windows must be one of",
