@@ -5,10 +5,13 @@ Sources, each read into an `IntervalSet` (intervals per run, optional emission t
 - CSV: ``t_start_sim_s``, ``t_end_sim_s`` (prediction files may say ``t_start_s``/``t_end_s``),
   optional ``run_id`` to hold many runs in one file, optional ``t_emit_s`` (predictions) and
   ``duration_s`` (truth, one value per run). A row whose two times are both empty declares a run
-  without intervals (so benign runs of a multi-run file count in false alarms per hour). Other
-  columns must be in `TRUTH_IGNORED` / `PRED_IGNORED` (or, for predictions, look like per-expert
-  scores: ``*_score``, ``score_*``, ``p_*``, ``u_*``); anything else is refused, because a
-  misspelled column must not be silently dropped.
+  without intervals (so benign runs of a multi-run file count in false alarms per hour). Truth
+  files may label each interval (`TRUTH_LABELS`: ``trojan_family``, ``trojan_variant``,
+  ``strength``); the labels are kept per interval, and a ``strength`` that is neither empty nor a
+  finite number is an error like any other. Other columns must be in `TRUTH_IGNORED` /
+  `PRED_IGNORED` (or, for predictions, look like per-expert scores: ``*_score``, ``score_*``,
+  ``p_*``, ``u_*``); anything else is refused, because a misspelled column must not be silently
+  dropped.
 - JSON Lines detections (``.jsonl``): one object per interval with ``t_start_s``, ``t_end_s`` and
   optional ``run_id``, ``t_emit_s``; other keys (scores, per-expert detail) are ignored.
 - A run directory: ``intervals.csv`` as truth, ``detections.jsonl`` or ``intervals_pred.csv`` as
@@ -36,6 +39,7 @@ __all__ = [
     "IntervalFileError",
     "IntervalSet",
     "TRUTH_IGNORED",
+    "TRUTH_LABELS",
     "PRED_IGNORED",
     "TRUTH_FILE",
     "PRED_FILES",
@@ -52,8 +56,10 @@ TRUTH_FILE = "intervals.csv"
 PRED_FILES = ("detections.jsonl", "intervals_pred.csv")
 META_FILE = "meta.json"
 
+#: Optional truth columns labelling each interval, kept in `IntervalSet.labels`.
+TRUTH_LABELS = ("trojan_family", "trojan_variant", "strength")
 #: Extra truth columns that are allowed and ignored.
-TRUTH_IGNORED = ("trojan_family", "trojan_variant", "strength", "binary_id")
+TRUTH_IGNORED = ("binary_id",)
 #: Extra prediction columns that are allowed and ignored.
 PRED_IGNORED = (
     "peak_score",
@@ -68,7 +74,7 @@ _PRED_SCORE_COLUMN = re.compile(r"^(\w+_score|score_\w+|p_\w+|u_\w+)$")
 
 
 _USED = {
-    "truth": (START, END, "run_id", "duration_s"),
+    "truth": (START, END, "run_id", "duration_s", *TRUTH_LABELS),
     "pred": (START, END, "run_id", "t_emit_s"),
 }
 _PRED_ALLOWED_DOC = ("t_start_s", "t_end_s", *PRED_IGNORED, "*_score", "score_*", "p_*", "u_*")
@@ -99,6 +105,9 @@ class IntervalSet:
     emit_s: dict[str, np.ndarray] = field(default_factory=dict)  # run -> (n,), NaN = unknown
     duration_s: dict[str, float] = field(default_factory=dict)
     has_run_ids: bool = True
+    #: run -> label column -> (n,) per interval: object strings ("" when empty) for the family
+    #: and variant, float64 (NaN when empty) for the strength. Only the columns a file has.
+    labels: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def run_ids(self) -> tuple[str, ...]:
@@ -111,13 +120,24 @@ class _Builder:
     def __init__(self, source: Path, has_run_ids: bool) -> None:
         self.source, self.has_run_ids = source, has_run_ids
         self.rows: dict[str, list[tuple[float, float, float]]] = {}
+        self.labels: dict[str, list[dict[str, object]]] = {}
+        self.label_columns: tuple[str, ...] = ()
         self.duration: dict[str, float] = {}
 
     def declare(self, run: str) -> None:
         self.rows.setdefault(run, [])
+        self.labels.setdefault(run, [])
 
-    def add(self, run: str, start: float, end: float, emit: float) -> None:
+    def add(
+        self,
+        run: str,
+        start: float,
+        end: float,
+        emit: float,
+        labels: dict[str, object] | None = None,
+    ) -> None:
         self.rows.setdefault(run, []).append((start, end, emit))
+        self.labels.setdefault(run, []).append(labels or {})
 
     def build(self) -> IntervalSet:
         out = IntervalSet(self.source, has_run_ids=self.has_run_ids, duration_s=dict(self.duration))
@@ -125,6 +145,14 @@ class _Builder:
             arr = np.array(rows, dtype=np.float64).reshape(-1, 3)  # (n, 3)
             out.intervals[run] = arr[:, :2].copy()
             out.emit_s[run] = arr[:, 2].copy()
+            if self.label_columns:
+                out.labels[run] = {
+                    c: np.array(
+                        [lb[c] for lb in self.labels[run]],
+                        dtype=np.float64 if c == "strength" else object,
+                    )
+                    for c in self.label_columns
+                }
         return out
 
 
@@ -215,6 +243,7 @@ def _read_csv(path: Path, kind: str, default_run: str | None) -> IntervalSet:
     index = {canon: stripped.index(name) for canon, name in cols.items()}
     has_ids = "run_id" in cols
     build = _Builder(path, has_run_ids=has_ids)
+    build.label_columns = tuple(c for c in TRUTH_LABELS if c in index)
     fallback = default_run if default_run is not None else ""
     names = (cols[START], cols[END])
     for k, cells in enumerate(rows[1:], start=1):
@@ -244,7 +273,15 @@ def _read_csv(path: Path, kind: str, default_run: str | None) -> IntervalSet:
         emit = math.nan
         if "t_emit_s" in index:
             emit = _number(path, k, cols["t_emit_s"], cells[index["t_emit_s"]], allow_empty=True)
-        build.add(run, iv[0], iv[1], emit)
+        labels: dict[str, object] = {}
+        for c in build.label_columns:
+            cell = cells[index[c]]
+            labels[c] = (
+                _number(path, k, cols[c], cell, allow_empty=True)
+                if c == "strength"
+                else cell.strip()
+            )
+        build.add(run, iv[0], iv[1], emit, labels)
     if not has_ids:
         build.declare(fallback)  # a header-only single-run file is a run without intervals
     return build.build()
@@ -358,6 +395,8 @@ def _merge(sets: Iterable[IntervalSet], source: Path) -> IntervalSet:
                 )
             out.intervals[run] = s.intervals[run]
             out.emit_s[run] = s.emit_s[run]
+            if run in s.labels:
+                out.labels[run] = s.labels[run]
         out.duration_s.update(s.duration_s)
     return out
 

@@ -3,8 +3,9 @@
 A pooled event F1 hides *which* trojans a detector misses. The benchmark draws a share of its
 trojans from the weak end on purpose (near invisible), so a researcher needs recall per stratum to
 tell "misses what the physics hides" from "misses what it should see". Labels come from the
-optional truth columns of intervals.csv (`trojan_family`, `trojan_variant`, `strength`); a run
-directory without them puts its events under "unknown". Matching is the same one-to-one IoU
+optional truth columns of intervals.csv (`trojan_family`, `trojan_variant`, `strength`), read by
+the same strict reader as the truth itself; a run directory without them puts its events under
+"unknown". Matching is the same one-to-one IoU
 matching as the pooled metrics (stream.metrics).
 
 Example (a run with three compute trojans, two of them found 4 s after they started):
@@ -15,14 +16,13 @@ Example (a run with three compute trojans, two of them found 4 s after they star
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from stream.intervals_io import END, START, TRUTH_FILE
+from stream.intervals_io import read_truth
 from stream.metrics import DEFAULT_MIN_IOU, RunIntervals, match_intervals
 
 __all__ = ["STRENGTH_BANDS", "EventLabels", "read_event_labels", "recall_by_stratum"]
@@ -54,36 +54,34 @@ def _order(value: str) -> tuple[int, str]:
 
 
 def read_event_labels(run_dir: Path) -> dict[str, np.ndarray]:
-    """Labels of each truth interval in `run_dir/intervals.csv`, keyed by stratum.
+    """Labels of each truth interval of `run_dir`, keyed by stratum.
 
-    Returns arrays `t` (n, 2) with the intervals, and `trojan_family`, `trojan_variant`,
-    `strength_band` (n,) strings; a missing column or cell gives "unknown". Rows are matched to the
-    scored truth by their (start, end), so the order of the file does not matter.
+    Read by the strict truth reader (`stream.intervals_io.read_truth`), so a malformed file is an
+    error naming file, row and column, never a silently unlabelled event. Returns arrays `t`
+    (n, 2) with the intervals, and `trojan_family`, `trojan_variant`, `strength_band` (n,)
+    strings; a missing column or empty cell gives "unknown". Rows are matched to the scored truth
+    by their (start, end), so the order of the file does not matter.
     """
-    path = Path(run_dir) / TRUTH_FILE
-    t, fam, var, band = [], [], [], []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        for row in csv.DictReader(fh):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-            try:
-                start, end = float(row[START]), float(row[END])
-            except (KeyError, ValueError):
-                continue  # the truth reader has already refused or skipped such rows
-            if not (math.isfinite(start) and math.isfinite(end)):
-                continue
-            try:
-                strength = float(row.get("strength") or "nan")
-            except ValueError:
-                strength = math.nan
-            t.append((start, end))
-            fam.append(row.get("trojan_family") or UNKNOWN)
-            var.append(row.get("trojan_variant") or UNKNOWN)
-            band.append(_band(strength))
+    got = read_truth(run_dir)
+    runs = got.run_ids
+    t = np.concatenate([got.intervals[r] for r in runs]) if runs else np.zeros((0, 2))
+    n = len(t)
+
+    def column(name: str) -> np.ndarray:
+        parts = [got.labels.get(r, {}).get(name) for r in runs]
+        if any(p is None for p in parts) or not parts:
+            return np.full(n, math.nan if name == "strength" else UNKNOWN, dtype=object)
+        return np.concatenate(parts)
+
+    def named(values: np.ndarray) -> np.ndarray:
+        return np.array([v if isinstance(v, str) and v else UNKNOWN for v in values], dtype=object)
+
+    strength = column("strength")
     return {
         "t": np.asarray(t, np.float64).reshape(-1, 2),
-        "trojan_family": np.asarray(fam, dtype=object),
-        "trojan_variant": np.asarray(var, dtype=object),
-        "strength_band": np.asarray(band, dtype=object),
+        "trojan_family": named(column("trojan_family")),
+        "trojan_variant": named(column("trojan_variant")),
+        "strength_band": np.array([_band(float(v)) for v in strength], dtype=object),
     }
 
 

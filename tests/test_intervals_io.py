@@ -35,15 +35,23 @@ def error_of(fn, path: Path) -> str:
 # --- accepted layouts -------------------------------------------------------------------------
 
 
-def test_truth_csv_with_ground_truth_columns_ignores_label_columns(tmp_path):
+def test_truth_csv_keeps_each_interval_s_labels(tmp_path):
     f = write(
         tmp_path / "intervals.csv",
-        "t_start_sim_s,t_end_sim_s,trojan_family,trojan_variant,strength\n"
-        "10,20,compute,miner,0.5\n30.5,40,io,beacon,0.1\n",
+        "t_start_sim_s,t_end_sim_s,trojan_family,trojan_variant,strength,binary_id\n"
+        "10,20,compute,miner,0.5,bin_a\n30.5,40,io,,,\n",
     )
     got = read_truth(f)
     assert got.has_run_ids is False
     assert got.intervals[""].tolist() == [[10.0, 20.0], [30.5, 40.0]]
+    assert got.labels[""]["trojan_family"].tolist() == ["compute", "io"]
+    assert got.labels[""]["trojan_variant"].tolist() == ["miner", ""]
+    np.testing.assert_equal(got.labels[""]["strength"], [0.5, np.nan])
+
+
+def test_truth_without_label_columns_has_no_labels(tmp_path):
+    got = read_truth(write(tmp_path / "t.csv", "t_start_sim_s,t_end_sim_s\n1,2\n"))
+    assert got.labels == {}
 
 
 def test_header_only_truth_is_a_run_without_activations(tmp_path):
@@ -150,6 +158,12 @@ def test_non_finite_or_non_numeric_time_names_row_and_column(tmp_path, value):
     f = write(tmp_path / "t.csv", f"t_start_sim_s,t_end_sim_s\n1,2\n{value},3\n")
     msg = error_of(read_truth, f)
     assert "row 2" in msg and "'t_start_sim_s'" in msg
+
+
+def test_non_numeric_strength_label_names_row_and_column(tmp_path):
+    f = write(tmp_path / "t.csv", "t_start_sim_s,t_end_sim_s,strength\n1,2,0.4\n3,4,strong\n")
+    msg = error_of(read_truth, f)
+    assert "row 2" in msg and "'strength'" in msg
 
 
 def test_unknown_column_is_refused_naming_it(tmp_path):

@@ -56,6 +56,11 @@ def test_truth_without_label_columns_counts_as_unknown(tmp_path):
     assert out["strength_band"]["unknown"]["n"] == 1
 
 
+def test_a_malformed_label_is_an_error_not_an_unknown_event(tmp_path):
+    with pytest.raises(ValueError, match=r"row 1, column 'strength'"):
+        _labels(tmp_path, HEADER + "10,20,cv,steady,nan\n")
+
+
 def test_a_run_without_truth_adds_no_events(tmp_path):
     labels = _labels(tmp_path, HEADER)
     run = RunIntervals("r", truth=np.zeros((0, 2)), pred=[[5, 9]], scored_end_s=100)
