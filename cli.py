@@ -530,9 +530,10 @@ def windows(data: Path, splits: tuple[str, ...]) -> None:
     from stream.splits import available_splits
 
     known = available_splits(data)
+    manifests = {p.stem for p in (data / "splits").glob("*.json")}  # development folds too
     names = known if not splits or "all" in splits else list(dict.fromkeys(splits))
     for n in names:
-        if n not in known:
+        if n not in manifests:
             raise click.UsageError(
                 _template("windows", "--split", f"one of {known or '(none found)'} or 'all'", n)
             )
@@ -542,6 +543,62 @@ def windows(data: Path, splits: tuple[str, ...]) -> None:
         _build_windows(data, names, progress)
     for n in names:
         click.echo(f"wrote {data / 'processed' / n}")
+
+
+@main.command("dev-splits")
+@_data_option("Benchmark root holding runs/ and splits/.")
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    type=click.Choice(["unseen_workload", "unseen_trojan", "unseen_regime"]),
+    help="Held-out split to write development folds for; repeat it (default: all three).",
+)
+def dev_splits(data: Path, splits: tuple[str, ...]) -> None:
+    """Write leave-one-out development folds of held-out splits, and their windows.
+
+    Inside a held-out split's train + val runs, each other workload (trojan family, power mode)
+    is held out in turn: splits/<split>.dev-<value>.json. Develop and tune on them with
+    `evaluate --split <split>.dev --train-per-split DIR`: the shift is met, the split's test runs
+    are not. 'all' never includes folds.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from simulator.meta import RunMeta
+    from simulator.splits import dev_folds, write_splits
+    from stream.splits import read_split_file
+
+    names = list(dict.fromkeys(splits)) or ["unseen_workload", "unseen_trojan", "unseen_regime"]
+    folds = {}
+    for name in names:
+        path = data / "splits" / f"{name}.json"
+        if not path.is_file():
+            raise click.ClickException(
+                f"{path}: no such split manifest (write the benchmark first)"
+            )
+        split = read_split_file(path)
+        specs = []
+        for run in split.train + split.val:
+            meta = data / "runs" / run / "meta.json"
+            try:
+                specs.append(RunMeta.model_validate_json(meta.read_bytes()).spec)
+            except (OSError, ValueError) as exc:
+                raise click.ClickException(f"{meta}: cannot read the run's spec ({exc})") from None
+        made, skipped = dev_folds(split, specs)
+        folds.update(made)
+        for fold, why in skipped.items():
+            click.echo(f"skipped {fold}: {why}", err=True)
+    if not folds:
+        raise click.ClickException(f"{data}: no development fold has runs in every part")
+    write_splits(folds, data / "splits")
+    with Progress(console=Console(stderr=True), transient=False) as progress:
+        _build_windows(data, list(folds), progress)
+    for name, fold in folds.items():
+        click.echo(
+            f"wrote {data / 'splits' / name}.json and {data / 'processed' / name} "
+            f"({len(fold.train)} train, {len(fold.val)} val, {len(fold.test)} held-out runs)"
+        )
 
 
 @main.command()
@@ -980,7 +1037,12 @@ def fleet_detect(
 
 
 @main.command()
-@click.option("--split", required=True, help="Split name (data/splits/NAME.json) or 'all'.")
+@click.option(
+    "--split",
+    required=True,
+    help="Split name (data/splits/NAME.json), 'all' (the benchmark's splits), or 'NAME.dev' "
+    "(every development fold of NAME, written by `dev-splits`; needs --train-per-split).",
+)
 @_data_option("Benchmark root.")
 @_models_option("Model directory.")
 @_device_option()
@@ -1045,7 +1107,17 @@ def evaluate(
         )
     if seed_list != (0,) and per_split is None:
         raise click.UsageError("--seeds needs --train-per-split (models are trained per seed).")
-    if split != "all":
+    if split.endswith(".dev"):
+        if per_split is None:
+            raise click.UsageError(
+                "--split NAME.dev needs --train-per-split DIR: each development fold needs models "
+                "trained on its own training runs (the split's models were trained on the folds' "
+                "test runs)."
+            )
+        if write_decision:
+            raise click.UsageError("--write-decision ships one split's decision, not folds'.")
+        _split_names(data, split)  # no folds fails here
+    elif split != "all":
         read_split(data, split)  # an unknown split fails here, before models load
     if per_split is not None:
         reports = {}
@@ -1116,10 +1188,10 @@ def _evaluate_per_split(
     from offline_training.config import TrainConfig
     from offline_training.pipeline import rich_progress, run_training
     from stream.binaries import read_binary_index
-    from stream.eval_report import evaluate_to_dir, results_table
-    from stream.evaluate import available_splits
+    from stream.eval_report import evaluate_to_dir, fold_table, results_table
 
-    names = available_splits(data) if split == "all" else [split]
+    names = _split_names(data, split)
+    many = split == "all" or split.endswith(".dev")
     root = Path("reports") if out is None else Path(out)
     binaries = read_binary_index(data / "binaries" / "binaries.csv")
     reports = []
@@ -1129,7 +1201,7 @@ def _evaluate_per_split(
             cfg = TrainConfig(data_dir=data, split=name, out_dir=model_dir, seed=seed).resolved()
             with rich_progress() as progress:
                 run_training(cfg, progress)
-        target = root / name if split == "all" else root
+        target = root / name if many else root
         rep, _ = evaluate_to_dir(
             data,
             name,
@@ -1148,7 +1220,34 @@ def _evaluate_per_split(
             "only)\n\n" + results_table(reports) + "\n"
         )
         click.echo(f"wrote {root / 'results.md'}")
+    if split.endswith(".dev"):
+        parent = split.removesuffix(".dev")
+        (root / "dev_folds.md").write_text(
+            f"# Development folds of {parent} (each fold's held-out condition; its own models; "
+            "decision configs chosen on the fold's validation runs only; no test run of "
+            f"{parent} is used)\n\n" + fold_table(parent, reports) + "\n"
+        )
+        click.echo(f"wrote {root / 'dev_folds.md'}")
     return reports
+
+
+def _split_names(data: Path, split: str) -> list[str]:
+    """'all' -> the benchmark's splits; 'NAME.dev' -> NAME's development folds; else [split]."""
+    from stream.evaluate import available_splits
+    from stream.splits import dev_fold_names
+
+    if split == "all":
+        return available_splits(data)
+    if split.endswith(".dev"):
+        parent = split.removesuffix(".dev")
+        names = dev_fold_names(data, parent)
+        if not names:
+            raise click.UsageError(
+                f"{data / 'splits'}: no development folds of {parent!r}; write them with "
+                f"`python cli.py dev-splits --data {data} --split {parent}`."
+            )
+        return names
+    return [split]
 
 
 def _parse_seeds(text: str) -> tuple[int, ...] | None:

@@ -3,6 +3,11 @@ binary_disjoint and contaminated_warmup.
 
 No run is ever cut across parts. Validation runs come from the training distribution (never from the
 held-out condition), so thresholds tuned on them say nothing about the test condition in advance.
+
+Development folds (`dev_folds`) reproduce a held-out split's shift without its test runs: inside
+the split's own train + val runs, each other value of the held-out key (each other workload,
+trojan family or power mode) is held out in turn. A method developed and tuned on these folds has
+met the shift it will be judged on, yet has never seen a test run of the split.
 """
 
 from __future__ import annotations
@@ -17,15 +22,32 @@ from pydantic import ValidationError
 from simulator.config import RunSpec
 from simulator.corpus import BinaryRecord
 from simulator.schedules import activation_intervals
-from stream.splits import SPLIT_NAMES, SplitManifest, read_split_file
+from stream.splits import DEV_MARKER, SPLIT_NAMES, SplitManifest, read_split_file
 
-__all__ = ["SPLIT_NAMES", "SplitManifest", "make_splits", "write_splits", "read_split"]
+__all__ = [
+    "DEV_MARKER",
+    "HELD_OUT_KEYS",
+    "SPLIT_NAMES",
+    "SplitManifest",
+    "dev_folds",
+    "make_splits",
+    "write_splits",
+    "read_split",
+]
 
 HELD_OUT = {
     "unseen_workload": "cv_pipeline",
     "unseen_trojan": "mempressure",
     "unseen_regime": "15W",
 }
+#: What each held-out split holds out, per run; benign runs of unseen_trojan have no family.
+HELD_OUT_KEYS: dict[str, Callable[[RunSpec], str]] = {
+    "unseen_workload": lambda s: s.workload.family,
+    "unseen_trojan": lambda s: s.capability if s.trojan else "benign",
+    "unseen_regime": lambda s: s.regime.power_mode,
+}
+#: Splits whose held-out part keeps a share of benign runs (their key has no benign value).
+KEEP_BENIGN = ("unseen_trojan",)
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -157,28 +179,19 @@ def make_splits(
 
     builders: dict[str, Callable[[], SplitManifest]] = {
         "random": random_split,
-        "unseen_workload": lambda: _held_out(
-            "unseen_workload",
-            specs,
-            seed,
-            lambda s: s.workload.family,
-            HELD_OUT["unseen_workload"],
-        ),
-        "unseen_trojan": lambda: _held_out(
-            "unseen_trojan",
-            specs,
-            seed,
-            lambda s: s.capability if s.trojan else "benign",
-            HELD_OUT["unseen_trojan"],
-            keep_benign=True,
-        ),
-        "unseen_regime": lambda: _held_out(
-            "unseen_regime",
-            specs,
-            seed,
-            lambda s: s.regime.power_mode,
-            HELD_OUT["unseen_regime"],
-        ),
+        **{
+            name: (
+                lambda name=name: _held_out(
+                    name,
+                    specs,
+                    seed,
+                    HELD_OUT_KEYS[name],
+                    HELD_OUT[name],
+                    keep_benign=name in KEEP_BENIGN,
+                )
+            )
+            for name in HELD_OUT
+        },
         "binary_disjoint": lambda: _binary_disjoint(specs, corpus, seed),
         "contaminated_warmup": lambda: _contaminated(specs, seed, warmup_s),
     }
@@ -189,6 +202,50 @@ def make_splits(
             out[name] = build()
         except (ValidationError, ValueError, KeyError) as exc:
             skipped[name] = f"too few runs for its rule ({type(exc).__name__})"
+    return out, skipped
+
+
+def dev_folds(
+    split: SplitManifest, specs: Sequence[RunSpec]
+) -> tuple[dict[str, SplitManifest], dict[str, str]]:
+    """Leave-one-value-out development folds inside a held-out split's train + val runs.
+
+    For each value V of the split's key among those runs (benign excepted), the fold
+    "<split>.dev-V" tests on the pool's runs with key V (plus 25 % of the pool's benign runs where
+    the split keeps benign runs in its test part), validates on 25 % of the rest and trains on the
+    remainder. The split's own test runs are in no fold. `specs` must cover the pool's runs;
+    deterministic for the split's seed. Returns the folds and, like `make_splits`, the folds left
+    out because a part would be empty, with the reason.
+
+    Example: unseen_workload (test: cv_pipeline) gives unseen_workload.dev-bursty_network, ...,
+    one fold per other workload.
+    """
+    if split.name not in HELD_OUT_KEYS:
+        raise ValueError(
+            f"Development folds exist for held-out splits only ({', '.join(HELD_OUT_KEYS)}). "
+            f"Got {split.name!r} instead."
+        )
+    by_id = {s.run_id: s for s in specs}
+    pool = split.train + split.val
+    missing = [r for r in pool if r not in by_id]
+    if missing:
+        raise ValueError(f"No run spec (meta.json) for run {missing[0]!r} of split {split.name!r}.")
+    pool_specs = [by_id[r] for r in sorted(pool)]
+    key = HELD_OUT_KEYS[split.name]
+    out: dict[str, SplitManifest] = {}
+    skipped: dict[str, str] = {}
+    for value in sorted({key(s) for s in pool_specs} - {"benign"}):
+        name = f"{split.name}{DEV_MARKER}{value}"
+        try:
+            fold = _held_out(name, pool_specs, split.seed, key, value, split.name in KEEP_BENIGN)
+        except (ValidationError, ValueError) as exc:
+            skipped[name] = f"too few runs for its rule ({type(exc).__name__})"
+            continue
+        what = split.name.removeprefix("unseen_")  # "workload", "trojan", "regime"
+        rule = fold.rule.replace(f"{name.removeprefix('unseen_')} ==", f"{what} ==")
+        out[name] = fold.model_copy(
+            update={"rule": f"development fold of {split.name} (its train + val runs only): {rule}"}
+        )
     return out, skipped
 
 

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["SPLIT_NAMES", "SplitManifest", "read_split_file", "available_splits"]
+__all__ = [
+    "DEV_MARKER",
+    "SPLIT_NAMES",
+    "SplitManifest",
+    "available_splits",
+    "dev_fold_names",
+    "read_split_file",
+]
 
 SPLIT_NAMES = (
     "random",
@@ -22,6 +29,9 @@ SPLIT_NAMES = (
     "binary_disjoint",
     "contaminated_warmup",
 )
+#: A development fold of split S holding out value V is named f"{S}{DEV_MARKER}{V}"
+#: (simulator.splits.dev_folds); "S.dev" names all of S's folds at once.
+DEV_MARKER = ".dev-"
 
 
 class SplitManifest(BaseModel):
@@ -59,6 +69,13 @@ def read_split_file(path: Path) -> SplitManifest:
 
 
 def available_splits(data: Path) -> list[str]:
-    """Split names with a manifest under data/splits, canonical ones first."""
+    """Split names with a manifest under data/splits, canonical ones first; development folds
+    (`DEV_MARKER`) are left out, so that 'all' means the benchmark's splits."""
     names = sorted(p.stem for p in (Path(data) / "splits").glob("*.json"))
+    names = [n for n in names if DEV_MARKER not in n]
     return [n for n in SPLIT_NAMES if n in names] + [n for n in names if n not in SPLIT_NAMES]
+
+
+def dev_fold_names(data: Path, split: str) -> list[str]:
+    """The development folds of `split` with a manifest under data/splits, sorted."""
+    return sorted(p.stem for p in (Path(data) / "splits").glob(f"{split}{DEV_MARKER}*.json"))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stream.splits import SplitManifest, available_splits, read_split_file
+from stream.splits import SplitManifest, available_splits, dev_fold_names, read_split_file
 
 GOOD = {"name": "s", "train": ["a", "b"], "val": ["c"], "test": ["d"], "seed": 1, "rule": "r"}
 
@@ -50,3 +50,13 @@ def test_available_splits_lists_canonical_names_first(tmp_path):
     for name in ("zz_custom", "unseen_trojan", "random"):
         (tmp_path / "splits" / f"{name}.json").write_text("{}")
     assert available_splits(tmp_path) == ["random", "unseen_trojan", "zz_custom"]
+
+
+def test_development_folds_are_not_part_of_all_but_are_listed_per_split(tmp_path):
+    (tmp_path / "splits").mkdir()
+    names = ("random", "unseen_workload", "unseen_workload.dev-io_heavy", "unseen_regime.dev-MAXN")
+    for name in names:
+        (tmp_path / "splits" / f"{name}.json").write_text("{}")
+    assert available_splits(tmp_path) == ["random", "unseen_workload"]
+    assert dev_fold_names(tmp_path, "unseen_workload") == ["unseen_workload.dev-io_heavy"]
+    assert dev_fold_names(tmp_path, "random") == []
