@@ -77,8 +77,12 @@ def collect_logs(
     decision: DecisionConfig | None = None,
     chunk: int = 16,
     progress: Progress | None = None,
+    start_s: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, RunLog], str]:
-    """Replay `run_dirs` (chunks of `chunk` runs) and return logs by run id, and the provider."""
+    """Replay `run_dirs` (chunks of `chunk` runs) and return logs by run id, and the provider.
+
+    `start_s` starts the named runs later (see `stream.replay.replay_runs`).
+    """
     if chunk < 1:
         raise ValueError(
             f"The 'chunk' parameter of collect_logs must be >= 1. Got {chunk!r} instead."
@@ -89,7 +93,13 @@ def collect_logs(
     for i in range(0, len(run_dirs), chunk):
         part = list(run_dirs[i : i + chunk])
         res = replay_runs(
-            part, models, binaries=binaries, decision=decision, adapt=True, record_windows=True
+            part,
+            models,
+            binaries=binaries,
+            decision=decision,
+            adapt=True,
+            record_windows=True,
+            start_s=start_s,
         )
         provider = res.provider
         assert res.windows is not None

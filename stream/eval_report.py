@@ -24,6 +24,7 @@ from stream.decide import DecisionConfig
 from stream.evaluate import Part, SplitResult, apply_decision
 from stream.metrics import score_runs
 from stream.offline_decide import decide_offline
+from stream.warmup_pair import measure_warmup_pair
 
 __all__ = [
     "far_vs_ttd",
@@ -265,6 +266,33 @@ def fold_table(parent: str, reports: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n\n" + spread
 
 
+def _warmup_pair_md(pair: dict | None) -> list[str]:
+    """The paired contaminated-warm-up comparison (stream.warmup_pair), when the report has it."""
+    if not pair:
+        return []
+    lines = ["## What the contaminated warm-up costs (same runs, paired)", ""]
+    if "detectors" not in pair:
+        return [*lines, f"Not measured: {pair.get('skipped')}.", ""]
+    lines += [
+        f"{pair['n_runs']} test runs with a trojan active in their first {pair['warmup_s']:g} s, "
+        "each replayed from the start and from the end of the last activation begun in the "
+        "warm-up (a clean start), scored on the same span with the frozen decisions "
+        f"({pair['n_runs_left_out_too_short_after_warmup']} runs left out: too short after it).",
+        "",
+        "| detector | F1 contaminated | F1 clean start | F1 loss [95% CI] | FAR/h contaminated | "
+        "FAR/h clean start |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, v in pair["detectors"].items():
+        a, b, ci = v["contaminated"], v["clean_start"], v["f1_loss_ci95"]
+        ci_txt = "" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+        lines.append(
+            f"| {name} | {_f(a['event_f1'], 2)} | {_f(b['event_f1'], 2)} | "
+            f"{v['f1_loss']:.2f}{ci_txt} | {_f(a['far_per_hour'], 2)} | {_f(b['far_per_hour'], 2)} |"
+        )
+    return [*lines, ""]
+
+
 _STRATA_TITLES = {
     "trojan_family": "family",
     "trojan_variant": "variant",
@@ -350,6 +378,7 @@ def format_split_md(report: dict) -> str:
         "",
     ]
     lines += _strata_md(d)
+    lines += _warmup_pair_md(report.get("warmup_pair"))
     lines += [
         "## Plots",
         "",
@@ -439,6 +468,15 @@ def evaluate_to_dir(
     root = Path("reports") if out is None else Path(out)
     reports, written = [], []
     for res in results:
+        if res.split.name == "contaminated_warmup":
+            dets = res.report["detectors"]
+            res.report["warmup_pair"] = measure_warmup_pair(
+                data,
+                res.logs,
+                models,
+                {name: DecisionConfig(**dets[name]["decision"]) for name in dets},
+                binaries=binaries,
+            )
         target = root / res.split.name if (split == "all" or out is None) else root
         reports.append(write_report(res, target))
         written.append(target)

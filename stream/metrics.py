@@ -54,6 +54,7 @@ __all__ = [
     "score_runs",
     "resample_run_counts",
     "bootstrap_ci",
+    "paired_bootstrap_ci",
 ]
 
 DEFAULT_MIN_IOU = 0.1
@@ -591,3 +592,42 @@ def bootstrap_ci(
             else None
         )
     return out
+
+
+def paired_bootstrap_ci(
+    a: Sequence[RunIntervals],
+    b: Sequence[RunIntervals],
+    metric: str = "event_f1",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    min_iou: float = DEFAULT_MIN_IOU,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of ``metric(b) - metric(a)`` for two detections of the *same* runs.
+
+    Each resample draws runs once and re-pools both sides with the same draw, so the run-to-run
+    spread that both sides share cancels (a paired comparison). None when the difference is
+    undefined in every resample.
+    """
+    if metric not in BOOTSTRAP_METRICS:
+        raise ValueError(
+            f"The 'metric' parameter of paired_bootstrap_ci must be one of {BOOTSTRAP_METRICS}. "
+            f"Got {metric!r} instead."
+        )
+    if [r.run_id for r in a] != [r.run_id for r in b]:
+        raise ValueError(
+            "paired_bootstrap_ci needs the same runs, in the same order, on both sides."
+        )
+    if not (0.0 < confidence < 1.0):
+        raise ValueError(
+            f"The 'confidence' parameter of paired_bootstrap_ci must be in (0, 1). "
+            f"Got {confidence!r} instead."
+        )
+    sa, sb = run_stats(a, min_iou), run_stats(b, min_iou)
+    counts = resample_run_counts(len(sa.run_ids), n_resamples, seed)  # (B, R)
+    d = _pooled_metrics(sb, counts)[metric] - _pooled_metrics(sa, counts)[metric]
+    d = d[~np.isnan(d)]
+    if not d.size:
+        return None
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    return float(np.percentile(d, tail)), float(np.percentile(d, 100.0 - tail))

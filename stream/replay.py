@@ -20,7 +20,7 @@ from stream.detector import Detector, DeviceInfo
 from stream.metrics import IntervalReport, RunIntervals, score_runs
 from stream.onnx_session import ModelSet
 from stream.runtime import WindowRecord
-from stream.sources import ReplayRun, load_replay, ticks
+from stream.sources import ReplayRun, load_replay, start_at, ticks
 
 __all__ = ["WindowLog", "ReplayResult", "replay_runs", "truth_labeller", "score_replay"]
 
@@ -76,14 +76,21 @@ def replay_runs(
     feedback_delay_s: float | None = None,
     record_windows: bool = False,
     on_detection: Callable[[dict], None] | None = None,
+    start_s: Mapping[str, float] | None = None,
 ) -> ReplayResult:
-    """Replay `run_dirs` as one fleet. speed None = as fast as possible; 1.0 = real time."""
+    """Replay `run_dirs` as one fleet. speed None = as fast as possible; 1.0 = real time.
+
+    `start_s` maps run ids to a later start: those devices stream from that time on
+    (`stream.sources.start_at`), e.g. to replay a run without its warm-up.
+    """
     if speed is not None and not speed > 0:
         raise ValueError(
             f"The 'speed' parameter of replay_runs must be > 0. Got {speed!r} instead."
         )
     hz = models.manifest.hz
     runs = [load_replay(Path(d), hz) for d in run_dirs]
+    if start_s:
+        runs = [start_at(r, start_s[r.run_id]) if r.run_id in start_s else r for r in runs]
     binaries = binaries or {}
     devices = [
         DeviceInfo(r.run_id, binaries.get(r.binary_id) if r.binary_id else None) for r in runs

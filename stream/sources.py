@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ __all__ = [
     "load_replay",
     "resample_causal",
     "read_truth",
+    "start_at",
     "ticks",
     "Tick",
     "live_arrays",
@@ -45,6 +46,29 @@ class ReplayRun:
     duration_s: float
     truth: np.ndarray | None  # (n, 2) or None when the run has no intervals.csv
     n_samples_in: int
+
+
+def start_at(run: ReplayRun, t0: float) -> ReplayRun:
+    """The run as a device that starts streaming at `t0`: its samples before `t0` are dropped.
+
+    The end of the run, its truth and its binary are unchanged, so the two versions are scored on
+    the same span; `n_samples_in` loses the input samples before `t0`, so accounting stays exact.
+    """
+    k = int(np.searchsorted(run.t_sim_s, t0, side="left"))
+    if k >= run.t_sim_s.size:
+        raise ValueError(
+            f"{run.run_id}: start {t0!r} s is after the last sample ({run.t_sim_s[-1]!r} s)."
+        )
+    first = float(run.t_sim_s[0])
+    skipped_in = int(round((float(run.t_sim_s[k]) - first) * run.hz_in))
+    return replace(
+        run,
+        t_sim_s=run.t_sim_s[k:],
+        raw=run.raw[k:],
+        masks=run.masks[k:],
+        duration_s=run.duration_s - (float(run.t_sim_s[k]) - first),
+        n_samples_in=max(run.n_samples_in - skipped_in, run.t_sim_s.size - k),
+    )
 
 
 def read_truth(path: Path) -> np.ndarray:
