@@ -109,14 +109,18 @@ def _cat(xs: list[np.ndarray], dtype: type = np.float64) -> np.ndarray:
 def build_part(
     logs: Mapping[str, RunLog],
     run_ids: Sequence[str],
-    limits: np.ndarray,
+    limits: np.ndarray | None,
     window_s: float,
     hz: float,
     seed: int = 0,
 ) -> Part:
-    """Concatenate the runs' windows and compute every detector's score for them."""
+    """Concatenate the runs' windows and compute every detector's score for them.
+
+    `limits` None leaves HalfSpaceTrees out (it needs the training runs' feature limits).
+    """
     ids = sorted(run_ids)
-    scores: dict[str, list[np.ndarray]] = {d: [] for d in DETECTORS}
+    names = DETECTORS if limits is not None else [d for d in DETECTORS if d != "halfspacetrees"]
+    scores: dict[str, list[np.ndarray]] = {d: [] for d in names}
     run, t, ys, truth, span = [], [], [], [], []
     for k, rid in enumerate(ids):
         log = logs[rid]
@@ -128,7 +132,8 @@ def build_part(
         truth.append(log.truth)
         span.append((log.scored_start_s, log.scored_end_s))
         scores["zscore_power"].append(log.zscore)
-        scores["halfspacetrees"].append(hst_scores(log.feats, limits, rid, seed=seed))
+        if limits is not None:
+            scores["halfspacetrees"].append(hst_scores(log.feats, limits, rid, seed=seed))
         for name, s in expert_scores(log.ctx, log.fused).items():
             scores[name].append(s)
     return Part(

@@ -13,16 +13,15 @@ the price of the contamination alone, with a paired bootstrap CI over runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from stream.baselines import expert_scores
 from stream.decide import DecisionConfig
-from stream.eval_logs import RunLog, collect_logs, overlap_fraction
-from stream.evaluate import Part, apply_decision
+from stream.eval_logs import RunLog, collect_logs
+from stream.evaluate import apply_decision, build_part
 from stream.metrics import paired_bootstrap_ci, score_runs
 from stream.onnx_session import ModelSet
 
@@ -68,35 +67,6 @@ def _restrict(log: RunLog, start_s: float) -> RunLog:
     )
 
 
-def _part(logs: Mapping[str, RunLog], ids: Sequence[str], window_s: float, hz: float) -> Part:
-    run, t, ys, truth, span = [], [], [], [], []
-    scores: dict[str, list[np.ndarray]] = {d: [] for d in DETECTORS}
-    for k, rid in enumerate(ids):
-        log = logs[rid]
-        run.append(np.full(log.t_end_s.size, k, np.int64))
-        t.append(log.t_end_s)
-        dt = 1.0 / hz
-        ys.append(overlap_fraction(log.t_end_s + dt - window_s, log.t_end_s + dt, log.truth))
-        truth.append(log.truth)
-        span.append((log.scored_start_s, log.scored_end_s))
-        every = expert_scores(log.ctx, log.fused)
-        for d in DETECTORS:
-            scores[d].append(every[d])
-
-    def cat(xs: list[np.ndarray], dtype: type = np.float64) -> np.ndarray:
-        return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
-
-    return Part(
-        tuple(ids),
-        cat(run, np.int64),
-        cat(t),
-        cat(ys),
-        {d: cat(v) for d, v in scores.items()},
-        tuple(truth),
-        tuple(span),
-    )
-
-
 def warmup_pair(
     contaminated: Mapping[str, RunLog],
     clean: Mapping[str, RunLog],
@@ -118,8 +88,8 @@ def warmup_pair(
     if missing:
         raise ValueError(f"run {missing[0]!r} has a clean replay but no contaminated one.")
     starts = {r: clean[r].scored_start_s for r in ids}
-    a = _part({r: _restrict(contaminated[r], starts[r]) for r in ids}, ids, window_s, hz)
-    b = _part({r: _restrict(clean[r], starts[r]) for r in ids}, ids, window_s, hz)
+    a = build_part({r: _restrict(contaminated[r], starts[r]) for r in ids}, ids, None, window_s, hz)
+    b = build_part({r: _restrict(clean[r], starts[r]) for r in ids}, ids, None, window_s, hz)
     out: dict[str, object] = {}
     for det in DETECTORS:
         ra, rb = apply_decision(a, det, decisions[det]), apply_decision(b, det, decisions[det])
