@@ -125,3 +125,13 @@ def test_evaluating_folds_that_were_never_written_names_the_command(
     args = ["evaluate", "--split", "unseen_regime.dev", "--data", str(tiny_data)]
     res = cli_runner.invoke(cli.main, [*args, "--train-per-split", str(tmp_path / "m")])
     assert res.exit_code != 0 and "cli.py dev-splits" in res.output
+
+
+def test_dev_splits_without_the_split_manifest_names_the_file(tmp_path, cli_runner):
+    import cli
+
+    res = cli_runner.invoke(
+        cli.main, ["dev-splits", "--data", str(tmp_path), "--split", "unseen_regime"]
+    )
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert str(tmp_path / "splits" / "unseen_regime.json") in res.output
