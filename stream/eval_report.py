@@ -106,18 +106,19 @@ def _pr_curve(test: Part, path: Path) -> None:
     plt = _plt()
     y = test.y_soft >= 0.5
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for name in _PLOT_DETECTORS:
+    for name in _PLOT_DETECTORS if y.any() else ():
         s = test.scores[name]
         order = np.argsort(-s, kind="stable")
         tp = np.cumsum(y[order])
-        if y.sum() == 0:
-            continue
         prec = tp / np.arange(1, s.size + 1)
         ax.plot(tp / y.sum(), prec, lw=1, label=name)
     ax.set_xlabel("recall (windows, y_soft >= 0.5)")
     ax.set_ylabel("precision")
     ax.set_title("Window-level PR curve, test runs")
-    ax.legend(fontsize=7)
+    if y.any():
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no trojan window in the test runs", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
