@@ -93,11 +93,13 @@ class SplitData:
 
 @dataclass(frozen=True)
 class Binaries:
-    """The binaries index: id, absolute path and capability label (1 = not benign)."""
+    """The binaries index: id, absolute path, capability label (1 = not benign) and the source
+    program each binary was built from (its own id when the index has no `source` column)."""
 
     binary_id: np.ndarray  # (B,) str
     path: tuple[Path, ...]
     label: np.ndarray  # (B,) int64
+    source: np.ndarray | None = None  # (B,) str; None: every binary is its own program
 
     def index(self) -> dict[str, int]:
         return {b: i for i, b in enumerate(self.binary_id.tolist())}
@@ -199,7 +201,12 @@ def load_binaries(data_dir: Path) -> Binaries:
         for p in df["binary_path"].to_list()
     )
     label = (df["capability"].to_numpy().astype(str) != "benign").astype(np.int64)
-    return Binaries(df["binary_id"].to_numpy().astype(str), paths, label)
+    ids = df["binary_id"].to_numpy().astype(str)
+    source = None
+    if "source" in df.columns:
+        named = df["source"].fill_null("").str.strip_chars().to_numpy().astype(str)
+        source = np.where(named == "", ids, named)
+    return Binaries(ids, paths, label, source)
 
 
 def read_split_runs(data_dir: Path, split: str) -> dict[str, list[str]] | None:

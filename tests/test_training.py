@@ -1,6 +1,7 @@
 """Offline training: a tiny end-to-end run, honest gate data, real uncertainty, determinism, CLI errors."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from offline_training.config import TrainConfig
 from offline_training.data import DataError, load_binaries, load_split
 from offline_training.models import ensemble_outputs
 from offline_training.train_gate import build_gate_data, fusion_baselines
-from offline_training.train_static import fit_static, read_static_table, train_static
+from offline_training.train_static import _folds, fit_static, read_static_table, train_static
 from stream.onnx_session import load_models
 from stream.schema import FUSION_INPUTS
 from tests.test_training_data import tiny_benchmark, tiny_config, tiny_models
@@ -108,6 +109,29 @@ def test_static_scores_for_training_binaries_come_from_models_that_never_saw_the
         with torch.no_grad():
             _, p, _ = model(torch.as_tensor(table.features[table.rows(held)]))
         np.testing.assert_allclose(p.numpy(), [trained.oof[b][0] for b in held], atol=1e-6)
+
+
+def test_static_folds_hold_out_every_build_of_a_program_together():
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1])
+    groups = np.array(["a", "a", "b", "c", "c", "d", "e", "e", "f", "f", "g", "h"])
+    fold = _folds(labels, groups, 3, seed=0)
+    for g in np.unique(groups):
+        assert len(set(fold[groups == g].tolist())) == 1, g
+    for f in range(3):
+        assert set(labels[fold == f].tolist()) == {0, 1}  # still stratified
+
+
+def test_sibling_builds_get_out_of_fold_scores_from_the_same_fold(data_dir):
+    cfg = tiny_config(data_dir, data_dir / "unused")
+    table = read_static_table(load_binaries(data_dir))
+    table = replace(table, source=np.array([f"prog{i // 4}" for i in range(len(table.binary_id))]))
+    ids = [b for b, ok in zip(table.binary_id.tolist(), table.available, strict=True) if ok]
+    trained = train_static(table, ids, cfg)
+    source = dict(zip(table.binary_id.tolist(), table.source.tolist(), strict=True))
+    by_program: dict[str, set[int]] = {}
+    for b in trained.train_ids:
+        by_program.setdefault(source[b], set()).add(trained.fold[b])
+    assert by_program and all(len(f) == 1 for f in by_program.values())
 
 
 def test_unreadable_binary_gives_a_missing_static_score_not_a_crash(data_dir):
