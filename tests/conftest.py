@@ -44,3 +44,17 @@ def cuda_works() -> bool:
     models = Path(__file__).resolve().parents[1] / "exported_models"
     probe = read_verified(models, load_manifest(models).files["fusion"])
     return choose_provider("auto", probe).device == "cuda"
+
+
+@pytest.fixture(scope="session")
+def default_plan():
+    """The default benchmark planned, not simulated: (config, corpus, run specs, splits, skipped)."""
+    from simulator.benchmark import DEFAULT_PRESET, plan_runs
+    from simulator.corpus import load_corpus
+    from simulator.splits import make_splits
+
+    cfg = PRESETS[DEFAULT_PRESET]
+    corpus = load_corpus()
+    specs = plan_runs(cfg, corpus)
+    splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
+    return cfg, corpus, specs, splits, skipped

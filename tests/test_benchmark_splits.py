@@ -6,15 +6,12 @@ import pytest
 from simulator.benchmark import DEFAULT_PRESET, PRESETS, plan_runs
 from simulator.corpus import load_corpus
 from simulator.schedules import activation_intervals
-from simulator.splits import SPLIT_NAMES, make_splits
+from simulator.splits import SPLIT_NAMES
 
 
 @pytest.fixture(scope="module")
-def plan():
-    cfg = PRESETS[DEFAULT_PRESET]
-    corpus = load_corpus()
-    specs = plan_runs(cfg, corpus)
-    splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
+def plan(default_plan):
+    cfg, corpus, specs, splits, skipped = default_plan
     assert skipped == {}
     return cfg, corpus, specs, splits
 

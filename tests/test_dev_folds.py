@@ -11,18 +11,13 @@ import shutil
 
 import pytest
 
-from simulator.benchmark import DEFAULT_PRESET, PRESETS, plan_runs
-from simulator.corpus import load_corpus
-from simulator.splits import HELD_OUT, HELD_OUT_KEYS, dev_folds, make_splits
+from simulator.splits import HELD_OUT, HELD_OUT_KEYS, dev_folds
 from stream.evaluate import DETECTORS
 
 
 @pytest.fixture(scope="module")
-def planned():
-    cfg = PRESETS[DEFAULT_PRESET]
-    corpus = load_corpus()
-    specs = plan_runs(cfg, corpus)
-    splits, _ = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
+def planned(default_plan):
+    _, _, specs, splits, _ = default_plan
     return {s.run_id: s for s in specs}, splits
 
 
