@@ -1060,6 +1060,14 @@ def fleet_detect(
     help="False alarms per hour allowed when choosing thresholds on validation.",
 )
 @click.option(
+    "--ttd-f1-tolerance",
+    type=float,
+    default=0.02,
+    show_default=True,
+    help="Among validation configs within this event F1 of the best (under the FAR target), "
+    "take the one with the lowest median time to detect; 0: pure best F1.",
+)
+@click.option(
     "--train-per-split",
     "per_split",
     type=click.Path(path_type=Path),
@@ -1087,6 +1095,7 @@ def evaluate(
     device: str,
     out,
     far_target: float,
+    ttd_f1_tolerance: float,
     per_split,
     seeds: str,
     write_decision: bool,
@@ -1096,10 +1105,15 @@ def evaluate(
 
     from stream.binaries import read_binary_index
     from stream.eval_report import evaluate_to_dir
-    from stream.evaluate import read_split
+    from stream.evaluate import DecisionGrid, read_split
 
     if far_target < 0:
         raise click.UsageError(_template("evaluate", "--far-target", ">= 0", far_target))
+    if not 0.0 <= ttd_f1_tolerance <= 1.0:
+        raise click.UsageError(
+            _template("evaluate", "--ttd-f1-tolerance", "in [0, 1]", ttd_f1_tolerance)
+        )
+    grid = DecisionGrid(ttd_f1_tolerance=ttd_f1_tolerance)
     seed_list = _parse_seeds(seeds)
     if seed_list is None or len(set(seed_list)) != len(seed_list):
         raise click.UsageError(
@@ -1131,6 +1145,7 @@ def evaluate(
                 device,
                 write_decision and k == 0,
                 seed=k,
+                grid=grid,
             )
         if len(seed_list) > 1:
             _write_seed_table(split, out, reports)
@@ -1157,6 +1172,7 @@ def evaluate(
             far_target=far_target,
             binaries=read_binary_index(data / "binaries" / "binaries.csv"),
             progress=progress,
+            grid=grid,
         )
     for path in written:
         click.echo(f"wrote {path}")
@@ -1171,7 +1187,8 @@ def _write_decision(model_dir: Path, report: dict) -> None:
     click.echo(
         f"wrote the decision into {model_dir / 'manifest.json'}: on {d['on_threshold']:.4f}, "
         f"off {d['off_threshold']:.4f}, min {d['min_duration_s']:g} s, merge "
-        f"{d['merge_gap_s']:g} s, backdate {d['backdate_s']:g} s"
+        f"{d['merge_gap_s']:g} s, backdate {d['backdate_s']:g} s, fast raise "
+        f"{'none' if d.get('raise_threshold') is None else format(d['raise_threshold'], '.4f')}"
     )
 
 
@@ -1184,6 +1201,7 @@ def _evaluate_per_split(
     device: str,
     write_decision: bool = False,
     seed: int = 0,
+    grid=None,
 ) -> list[dict]:
     from offline_training.config import TrainConfig
     from offline_training.pipeline import rich_progress, run_training
@@ -1209,6 +1227,7 @@ def _evaluate_per_split(
             target,
             far_target=far_target,
             binaries=binaries,
+            grid=grid,
         )
         reports += rep
         click.echo(f"wrote {target} (models {model_dir})")

@@ -50,6 +50,13 @@ class TrainConfig(BaseModel):
     lr: float = Field(default=3e-3, gt=0)
     weight_decay: float = Field(default=1e-2, ge=0)
 
+    label_recent_s: float | None = Field(
+        default=2.0,
+        gt=0,
+        description="train on the activity covered by each window's last N seconds (null: the "
+        "whole-window overlap y_soft); offline_training/labels.py says why",
+    )
+
     # static expert: a bootstrap ensemble of L2-regularised logistic models (MLP when hidden > 0)
     static_members: int = Field(default=5, ge=2)
     static_hidden: int = Field(default=0, ge=0)

@@ -27,6 +27,7 @@ from offline_training.data import (
     load_split,
 )
 from offline_training.export import EXPORTER, ExportSpec, check_target, write_model_dir
+from offline_training.labels import relabel_recent
 from offline_training.models import ensemble_outputs
 from offline_training.train_dynamic import train_dynamic
 from offline_training.train_gate import (
@@ -154,6 +155,8 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> Training
         # data
         tick("loading windows", 0, 1)
         data = load_split(cfg.data_dir, cfg.split)
+        if cfg.label_recent_s is not None:
+            data = relabel_recent(data, cfg.data_dir, cfg.label_recent_s)
         binaries = load_binaries(cfg.data_dir)
         tick("loading windows", 1, 1)
         tick("reading binaries (LIEF)", 0, 1)

@@ -2,8 +2,10 @@
 
 An interval opens when a device's score reaches `on_threshold`, stays open while windows keep
 reaching `off_threshold` (gaps up to `merge_gap_s` are bridged), is raised (emitted as an alert, at
-`t_emit_s`) once it has lasted `min_duration_s`, and is closed when no window has reached
-`off_threshold` for longer than `merge_gap_s`. Intervals that close before being raised are
+`t_emit_s`) once it has lasted `min_duration_s` or as soon as one of its windows reaches
+`raise_threshold` (a confident window need not wait: the fast path that keeps time to detect short
+for strong activity while weak evidence still has to persist), and is closed when no window has
+reached `off_threshold` for longer than `merge_gap_s`. Intervals that close before being raised are
 discarded and counted. Because a window ending at t summarises the past `window_s`, reported start
 and end are moved back by `backdate_s` (chosen on validation); `t_emit_s` is never moved.
 """
@@ -27,6 +29,7 @@ class DecisionConfig:
     merge_gap_s: float = 5.0
     backdate_s: float = 0.0
     stride_s: float = 1.0
+    raise_threshold: float | None = None  # None: only min_duration_s raises
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.off_threshold <= self.on_threshold <= 1.0:
@@ -34,6 +37,13 @@ class DecisionConfig:
                 "The 'off_threshold' parameter of DecisionConfig must be in [0, on_threshold] "
                 f"and on_threshold in [0, 1]. Got {self.off_threshold!r}, "
                 f"{self.on_threshold!r} instead."
+            )
+        if self.raise_threshold is not None and not (
+            self.on_threshold <= self.raise_threshold <= 1.0
+        ):
+            raise ValueError(
+                "The 'raise_threshold' parameter of DecisionConfig must be None or in "
+                f"[on_threshold, 1]. Got {self.raise_threshold!r} instead."
             )
         for name in ("min_duration_s", "merge_gap_s", "backdate_s"):
             if getattr(self, name) < 0:
@@ -110,7 +120,10 @@ class DecisionStage:
         if experts is not None and self.experts.shape[1]:
             self.experts[r_on[better]] = experts[on][better]
         lasted = self.t_last_on[rows] - self.t_first[rows] + cfg.stride_s
-        rise = self.active[rows] & ~self.raised[rows] & (lasted >= cfg.min_duration_s - 1e-9)
+        ready = lasted >= cfg.min_duration_s - 1e-9
+        if cfg.raise_threshold is not None:
+            ready |= on & (score >= cfg.raise_threshold)
+        rise = self.active[rows] & ~self.raised[rows] & ready
         self.raised[rows[rise]] = True
         self.t_emit[rows[rise]] = t[rise]
         return closed

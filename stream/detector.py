@@ -57,6 +57,7 @@ def decision_from_manifest(models: ModelSet) -> DecisionConfig:
         merge_gap_s=d.merge_gap_s,
         backdate_s=d.backdate_s,
         stride_s=models.manifest.stride_s,
+        raise_threshold=d.raise_threshold,
     )
 
 

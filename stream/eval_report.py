@@ -46,7 +46,10 @@ def far_vs_ttd(test: Part, cfg: DecisionConfig, n: int = 25) -> list[dict[str, f
     ons = np.unique(np.quantile(s, np.linspace(0.5, 0.999, n)))
     out = []
     for on in ons.tolist():
-        c = replace(cfg, on_threshold=on, off_threshold=min(cfg.off_threshold, on))
+        fast = None if cfg.raise_threshold is None else max(cfg.raise_threshold, on)
+        c = replace(
+            cfg, on_threshold=on, off_threshold=min(cfg.off_threshold, on), raise_threshold=fast
+        )
         rep = score_runs(apply_decision(test, "fusion", c))
         out.append(
             {
@@ -349,15 +352,17 @@ def format_split_md(report: dict) -> str:
         "",
         "## Frozen decision configs (chosen on validation)",
         "",
-        "| detector | on | off | min dur (s) | merge gap (s) | backdate (s) | val F1 | val FAR/h |",
-        "|---|---|---|---|---|---|---|---|",
+        "| detector | on | off | fast raise | min dur (s) | merge gap (s) | backdate (s) | val F1 "
+        "| val FAR/h | val TTD p50 (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in DETECTORS:
         c, v = d[name]["decision"], d[name]["val"]
         lines.append(
             f"| {name} | {c['on_threshold']:.4f} | {c['off_threshold']:.4f} | "
+            f"{'none' if c.get('raise_threshold') is None else _f(c['raise_threshold'], 4)} | "
             f"{c['min_duration_s']:g} | {c['merge_gap_s']:g} | {c['backdate_s']:g} | "
-            f"{_f(v['event_f1'], 3)} | {_f(v['far_per_hour'], 2)} |"
+            f"{_f(v['event_f1'], 3)} | {_f(v['far_per_hour'], 2)} | {_f(v['ttd_median_s'], 1)} |"
         )
     lines += [
         "",
@@ -434,8 +439,10 @@ def write_frozen_decision(model_dir: Path, report: dict, detector: str = "fusion
         min_duration_s=c["min_duration_s"],
         merge_gap_s=c["merge_gap_s"],
         backdate_s=c["backdate_s"],
+        raise_threshold=c.get("raise_threshold"),
         source=(
-            f"evaluate: best event F1 with FAR/h <= {report['far_target_per_hour']:g} on the "
+            f"evaluate: best event F1 with FAR/h <= {report['far_target_per_hour']:g} (then the "
+            f"lowest TTD p50 within {report['grid'].get('ttd_f1_tolerance', 0.0):g} F1) on the "
             f"validation runs of split {report['split']!r}, {detector}"
         ),
     )
@@ -452,6 +459,7 @@ def evaluate_to_dir(
     far_target: float = 2.0,
     binaries=None,
     progress=None,
+    grid=None,
 ) -> tuple[list[dict], list[Path]]:
     """`cli.py evaluate`: evaluate SPLIT (or 'all') and write each split's report.
 
@@ -464,7 +472,7 @@ def evaluate_to_dir(
     if not names:
         raise ValueError(f"{Path(data) / 'splits'}: no split manifests found.")
     results = evaluate_splits(
-        data, names, models, binaries=binaries, far_target=far_target, progress=progress
+        data, names, models, binaries=binaries, far_target=far_target, grid=grid, progress=progress
     )
     root = Path("reports") if out is None else Path(out)
     reports, written = [], []

@@ -98,6 +98,7 @@ class DecisionSpec(_Strict):
     min_duration_s: float = Field(ge=0)
     merge_gap_s: float = Field(ge=0)
     backdate_s: float = Field(default=0.0, ge=0)
+    raise_threshold: float | None = Field(default=None, ge=0, le=1)
     source: str = "train: window-level F1 on validation runs"
 
 

@@ -9,11 +9,12 @@ with `DecisionStage` on random score streams):
   decision stage would have closed the interval between them (an off window more than
   `merge_gap_s` after the last keep window, or a keep window whose gap minus the stride exceeds it);
 - an interval starts at the first window of a linked chain with score >= on and ends with the chain;
-- it is raised at the first keep window where it has lasted `min_duration_s` (else discarded);
+- it is raised at the first keep window where it has lasted `min_duration_s` or whose score
+  reaches `raise_threshold` (else discarded);
 - start and end move back by `backdate_s` (clipped at 0); the emission time never moves.
 
-Only `min_duration_s` and `backdate_s` act after the chains, so `chains` is computed once per
-(on, off, merge gap) and `finish` is cheap per (min duration, backdate).
+Only `min_duration_s`, `raise_threshold` and `backdate_s` act after the chains, so `chains` is
+computed once per (on, off, merge gap) and `finish` is cheap per (min duration, raise, backdate).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Chains:
     t_last: np.ndarray  # (I,) float64
     keep_t: np.ndarray  # (J,) float64
     keep_interval: np.ndarray  # (J,) int64
+    keep_score: np.ndarray  # (J,) float64
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def chains(
     ia = np.flatnonzero(score >= off)  # keep windows, (A,)
     empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
     if ia.size == 0:
-        return Chains(empty_i, empty_f, empty_f, empty_f, empty_i)
+        return Chains(empty_i, empty_f, empty_f, empty_f, empty_i, empty_f)
     nxt, cur = ia[1:], ia[:-1]
     prev = nxt - 1  # the window just before the next keep window
     d_keep = t[nxt] - t[cur] - stride_s
@@ -90,15 +92,22 @@ def chains(
         t_last=t[ia[last[started]]].astype(np.float64),
         keep_t=t[ia[inside]].astype(np.float64),
         keep_interval=interval_of_chain[chain[inside]],
+        keep_score=score[ia[inside]].astype(np.float64),
     )
 
 
 def finish(
-    c: Chains, min_duration_s: float, backdate_s: float, stride_s: float
+    c: Chains,
+    min_duration_s: float,
+    backdate_s: float,
+    stride_s: float,
+    raise_threshold: float | None = None,
 ) -> OfflineIntervals:
     """Raise (or discard) each chain's interval and backdate it."""
     lasted = c.keep_t - c.t_first[c.keep_interval] + stride_s  # (J,)
     ok = lasted >= min_duration_s - _EPS
+    if raise_threshold is not None:
+        ok |= c.keep_score >= raise_threshold
     emit = np.full(c.run.size, np.inf)
     np.minimum.at(emit, c.keep_interval[ok], c.keep_t[ok])  # times increase within an interval
     raised = np.isfinite(emit)
@@ -115,4 +124,4 @@ def decide_offline(
 ) -> OfflineIntervals:
     """All raised intervals for one decision config (rows sorted by run, then time)."""
     c = chains(t, score, run, cfg.on_threshold, cfg.off_threshold, cfg.merge_gap_s, cfg.stride_s)
-    return finish(c, cfg.min_duration_s, cfg.backdate_s, cfg.stride_s)
+    return finish(c, cfg.min_duration_s, cfg.backdate_s, cfg.stride_s, cfg.raise_threshold)

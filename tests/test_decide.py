@@ -52,6 +52,19 @@ def test_backdate_moves_interval_but_not_emission_time():
     assert (det[0].t_start_s, det[0].t_end_s, det[0].t_emit_s) == (1.5, 3.5, 2.0)
 
 
+def test_a_window_at_the_raise_threshold_raises_without_waiting():
+    cfg = DecisionConfig(0.6, 0.4, min_duration_s=5.0, raise_threshold=0.9)
+    det, _ = _run([0.1, 0.7, 0.95, 0.7, 0.1, 0.1], cfg)
+    assert [(d.t_start_s, d.t_end_s, d.t_emit_s) for d in det] == [(1.0, 4.0, 2.0)]
+    det, stage = _run([0.1, 0.7, 0.85, 0.7, 0.1, 0.1], cfg)  # never confident, too short
+    assert det == [] and stage.discarded == 1
+
+
+def test_raise_threshold_below_on_threshold_is_refused():
+    with pytest.raises(ValueError, match="'raise_threshold' parameter of DecisionConfig"):
+        DecisionConfig(on_threshold=0.6, off_threshold=0.4, raise_threshold=0.5)
+
+
 def test_devices_are_independent():
     stage = DecisionStage(2, CFG)
     rows = np.array([0, 1])

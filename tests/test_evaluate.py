@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from stream.baselines import DETECTORS, zscore_power
 from stream.decide import DecisionConfig, DecisionStage
+from stream.evaluate import DecisionGrid, Part, choose_decision
 from stream.offline_decide import decide_offline
 from stream.sources import ReplayRun
 
@@ -80,16 +81,18 @@ def evaluated(tiny_data, tmp_path_factory):
     min_dur=st.sampled_from([0.0, 1.0, 3.0]),
     gap=st.sampled_from([0.0, 1.0, 2.5, 5.0]),
     back=st.sampled_from([0.0, 4.0]),
+    fast=st.sampled_from([None, 0.0, 0.5, 1.0]),
     split_at=st.integers(0, 40),
 )
 def test_offline_decisions_equal_the_decision_stage(
-    steps, scores, on, off_frac, min_dur, gap, back, split_at
+    steps, scores, on, off_frac, min_dur, gap, back, fast, split_at
 ):
     t_all = np.cumsum(steps) if steps else np.zeros(0)
     s_all = np.asarray(scores[: t_all.size], float) / 10.0
     run = (np.arange(t_all.size) >= split_at).astype(np.int64)  # two runs, each in time order
     t = t_all
-    cfg = DecisionConfig(on, on * off_frac, min_dur, gap, back, 1.0)
+    rt = None if fast is None else on + fast * (1.0 - on)  # fast raise in [on, 1]
+    cfg = DecisionConfig(on, on * off_frac, min_dur, gap, back, 1.0, rt)
     stage, online = DecisionStage(2, cfg), []
     for r in (0, 1):
         for ti, si in zip(t[run == r], s_all[run == r], strict=True):
@@ -99,6 +102,63 @@ def test_offline_decisions_equal_the_decision_stage(
     expected = sorted((d.device, d.t_start_s, d.t_end_s, d.t_emit_s) for d in online)
     cols = (got.run.tolist(), got.start.tolist(), got.end.tolist(), got.emit.tolist())
     assert sorted(zip(*cols, strict=True)) == expected
+
+
+# --- the validation objective -----------------------------------------------------------------
+
+
+def _onset_part() -> Part:
+    """One validation hour: 30 activations scored 0.8 from 3 s after onset, with one confident
+    0.99 window at onset + 3 s; 30 benign 3 s spikes at 0.8, one of them at 0.99."""
+    t = np.arange(1.0, 3601.0)
+    s = np.full(t.size, 0.1)
+    truth = []
+    for k in range(30):
+        a = 100.0 + 110.0 * k
+        truth.append((a, a + 40.0))
+        s[(t > a + 2.0) & (t <= a + 40.0)] = 0.8
+        s[t == a + 3.0] = 0.99
+        s[(t > a + 60.0) & (t <= a + 63.0)] = 0.8
+    s[t == 161.0] = 0.99  # the one confident benign spike
+    return Part(
+        ("r",),
+        np.zeros(t.size, np.int64),
+        t,
+        np.zeros(t.size),
+        {"d": s},
+        (np.asarray(truth),),
+        ((0.0, 3601.0),),
+    )
+
+
+GRID = dict(
+    on_quantiles=(0.9,),
+    off_ratios=(1.0,),
+    min_durations_s=(1.0, 10.0),
+    merge_gaps_s=(0.0,),
+    backdates_s=(0.0,),
+    raise_quantiles=(0.995,),
+)
+
+
+def test_within_the_f1_tolerance_the_faster_config_is_chosen():
+    grid = DecisionGrid(**GRID, ttd_f1_tolerance=0.02)
+    c = choose_decision(_onset_part(), "d", far_target=2.0, stride_s=1.0, grid=grid)
+    assert c.config.raise_threshold == pytest.approx(0.99)
+    assert c.val.ttd_median_s == pytest.approx(0.0 + 3.0)  # raised by the confident window
+    assert c.val.event_f1 == pytest.approx(2 * 30 / (2 * 30 + 1))  # one false alarm bought it
+
+
+def test_zero_tolerance_is_pure_best_f1():
+    grid = DecisionGrid(**GRID, ttd_f1_tolerance=0.0)
+    c = choose_decision(_onset_part(), "d", far_target=2.0, stride_s=1.0, grid=grid)
+    assert c.config.raise_threshold is None and c.config.min_duration_s == 10.0
+    assert c.val.event_f1 == 1.0 and c.val.ttd_median_s == pytest.approx(12.0)
+
+
+def test_a_negative_f1_tolerance_is_refused():
+    with pytest.raises(ValueError, match="'ttd_f1_tolerance' parameter of DecisionGrid"):
+        DecisionGrid(ttd_f1_tolerance=-0.1)
 
 
 # --- baselines ---------------------------------------------------------------------------------

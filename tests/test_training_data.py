@@ -92,6 +92,10 @@ def make_tiny_benchmark(root: Path, seed: int = 0, n_runs: int = 14, duration_s:
             f"run_{k:04d}", bid, caps[bid] != "benign", seed, int(duration_s * SPEC.hz)
         )
     names = sorted(runs)
+    for r in names:  # the truth, as a run directory holds it (training labels are read from it)
+        (root / "runs" / r).mkdir(parents=True)
+        rows = "".join(f"{a:.6f},{b:.6f}\n" for a, b in runs[r].truth)
+        (root / "runs" / r / "intervals.csv").write_text("t_start_sim_s,t_end_sim_s\n" + rows)
     by_binary = {r: runs[r].binary_id for r in names}
     parts = {
         "unseen_workload": {"train": names[:8], "val": names[8:11], "test": names[11:]},
