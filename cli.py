@@ -620,7 +620,17 @@ def dev_splits(data: Path, splits: tuple[str, ...]) -> None:
 )
 @click.option("--epochs", type=int, default=None, callback=_check_positive, help="Max epochs.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed.")
-def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> None:
+@click.option(
+    "--label-recent-s",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Teach each window whether a trojan was active in its last S seconds (read from the "
+    "runs' intervals.csv); 0: the whole-window overlap y_soft stored with the windows.",
+)
+def train(
+    data: Path, split: str, out: Path, device: str, epochs, seed: int, label_recent_s: float
+) -> None:
     """Train the dynamic ensemble, static expert and fusion gate on a split; export ONNX to OUT."""
     from offline_training.config import TrainConfig
     from offline_training.pipeline import check_split, format_report, rich_progress, run_training
@@ -628,6 +638,7 @@ def train(data: Path, split: str, out: Path, device: str, epochs, seed: int) -> 
     from simulator.splits import SPLIT_NAMES
 
     extra = {"epochs": epochs} if epochs is not None else {}
+    extra["label_recent_s"] = label_recent_s or None
     cfg = TrainConfig(data_dir=data, split=split, out_dir=out, device=device, seed=seed, **extra)
     cfg = cfg.resolved()  # --device cuda without CUDA fails here, before any work
     if not data.exists() or not any(data.iterdir()):

@@ -1,13 +1,17 @@
 """Training targets from each window's last seconds (offline_training/labels.py)."""
 
+import json
 import shutil
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from cli import main
 from offline_training.data import DataError, WindowSet, load_split
 from offline_training.labels import recent_labels, relabel_recent
-from tests.test_training_data import tiny_benchmark
+from offline_training.pipeline import run_training
+from tests.test_training_data import tiny_benchmark, tiny_config
 
 
 def _windows(run_ids, t_end):
@@ -66,3 +70,40 @@ def test_a_missing_intervals_file_is_named(tmp_path_factory, tmp_path):
     (copy / "runs" / run / "intervals.csv").unlink()
     with pytest.raises(DataError, match=f"{run}/intervals.csv: missing"):
         relabel_recent(data, copy, 2.0)
+
+
+def test_training_learns_the_configured_target(tmp_path_factory, tmp_path, monkeypatch):
+    import offline_training.pipeline as pipeline
+
+    data_dir = tiny_benchmark(tmp_path_factory)
+    seen = []
+    real = pipeline.train_dynamic
+
+    def spy(data, cfg, **kw):
+        seen.append(data.train.y_soft.copy())
+        return real(data, cfg, **kw)
+
+    monkeypatch.setattr(pipeline, "train_dynamic", spy)
+    stored = load_split(data_dir, "unseen_workload")
+    expected = {None: stored.train.y_soft, 2.0: relabel_recent(stored, data_dir, 2.0).train.y_soft}
+    for recent, want in expected.items():
+        run_training(tiny_config(data_dir, tmp_path / str(recent), label_recent_s=recent))
+        np.testing.assert_array_equal(seen[-1], want)
+        saved = json.loads((tmp_path / str(recent) / "train_config.json").read_text())
+        assert saved["label_recent_s"] == recent
+    assert not np.array_equal(expected[None], expected[2.0])
+
+
+def test_cli_train_refuses_negative_seconds(tmp_path_factory, tmp_path):
+    data_dir = tiny_benchmark(tmp_path_factory)
+    args = [
+        "train",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "m"),
+        "--label-recent-s",
+        "-1",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0 and "--label-recent-s" in result.output
