@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stream.decide import DecisionConfig
 from stream.detector import Detector, DeviceInfo
 from stream.fleet_state import DevicePool, StateRecord, decode_state, encode_state
 from stream.kafka_io import (
@@ -148,9 +149,15 @@ def test_restoring_a_snapshot_into_another_pool_continues_exactly(models):
         batches.append((t, raw, masks))
     ref_windows: list = []
 
+    # thresholds low enough that the burst raises an interval whatever the shipped models decide
+    decision = DecisionConfig(0.3, 0.2, 2.0, 2.0, stride_s=models.manifest.stride_s)
+
     def factory(k, sink):
         return Detector(
-            models, [DeviceInfo(f"s{i}") for i in range(k)], on_windows=sink.append
+            models,
+            [DeviceInfo(f"s{i}") for i in range(k)],
+            decision=decision,
+            on_windows=sink.append,
         ).runtime
 
     ref = factory(2, ref_windows)
