@@ -10,7 +10,7 @@ whole window still feeds the model, so it sees the onset against what came befor
 
 Measured on validation runs only (dynamic expert alone, three training seeds, decision chosen on one
 half of the validation runs and scored on the other): `recent_s` = 2 s against `y_soft` raised event
-F1 on three of four splits and cut median time to detect by 2-4 s on three (session-6 note).
+F1 on three of four splits and cut median time to detect by 2-4 s on three (README, "Training").
 """
 
 from __future__ import annotations
