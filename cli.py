@@ -628,8 +628,23 @@ def dev_splits(data: Path, splits: tuple[str, ...]) -> None:
     help="Teach each window whether a trojan was active in its last S seconds (read from the "
     "runs' intervals.csv); 0: the whole-window overlap y_soft stored with the windows.",
 )
+@click.option(
+    "--synthetic-runs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Extra training runs: clones of the split's training runs with randomised benign "
+    "workloads, simulated once into DATA/synthetic/ (domain randomisation); 0: none. "
+    "Default: the training config's.",
+)
 def train(
-    data: Path, split: str, out: Path, device: str, epochs, seed: int, label_recent_s: float
+    data: Path,
+    split: str,
+    out: Path,
+    device: str,
+    epochs,
+    seed: int,
+    label_recent_s: float,
+    synthetic_runs: int | None,
 ) -> None:
     """Train the dynamic ensemble, static expert and fusion gate on a split; export ONNX to OUT."""
     from offline_training.config import TrainConfig
@@ -639,6 +654,8 @@ def train(
 
     extra = {"epochs": epochs} if epochs is not None else {}
     extra["label_recent_s"] = label_recent_s or None
+    if synthetic_runs is not None:
+        extra["synthetic_runs"] = synthetic_runs
     cfg = TrainConfig(data_dir=data, split=split, out_dir=out, device=device, seed=seed, **extra)
     cfg = cfg.resolved()  # --device cuda without CUDA fails here, before any work
     if not data.exists() or not any(data.iterdir()):

@@ -57,6 +57,12 @@ class TrainConfig(BaseModel):
         "whole-window overlap y_soft); offline_training/labels.py says why",
     )
 
+    synthetic_runs: int = Field(
+        default=0,
+        ge=0,
+        description="extra training runs cloned from the split's training runs with randomised "
+        "benign workloads (domain randomisation, simulator/augment.py); 0: none",
+    )
     # static expert: a bootstrap ensemble of L2-regularised logistic models (MLP when hidden > 0)
     static_members: int = Field(default=5, ge=2)
     static_hidden: int = Field(default=0, ge=0)

@@ -29,6 +29,7 @@ from offline_training.data import (
 from offline_training.export import EXPORTER, ExportSpec, check_target, write_model_dir
 from offline_training.labels import relabel_recent
 from offline_training.models import ensemble_outputs
+from offline_training.synthetic import synthetic_train_windows, with_synthetic
 from offline_training.train_dynamic import train_dynamic
 from offline_training.train_gate import (
     build_gate_data,
@@ -157,6 +158,16 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> Training
         data = load_split(cfg.data_dir, cfg.split)
         if cfg.label_recent_s is not None:
             data = relabel_recent(data, cfg.data_dir, cfg.label_recent_s)
+        if cfg.synthetic_runs:
+            extra = synthetic_train_windows(
+                cfg.data_dir,
+                data,
+                cfg.synthetic_runs,
+                cfg.seed,
+                cfg.label_recent_s,
+                on_run=lambda k, n: tick("synthetic training runs", k, n),
+            )
+            data = with_synthetic(data, extra)
         binaries = load_binaries(cfg.data_dir)
         tick("loading windows", 1, 1)
         tick("reading binaries (LIEF)", 0, 1)

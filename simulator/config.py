@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "WORKLOAD_FAMILIES",
+    "SYNTHETIC_WORKLOAD",
     "TROJAN_VARIANTS",
     "POWER_MODES",
     "Frozen",
@@ -29,8 +30,16 @@ WORKLOAD_FAMILIES = (
     "bursty_network",
     "cv_pipeline",
 )
+#: A randomised benign profile drawn from the run's seed (`simulator.workloads.synthetic_profile`):
+#: never drawn by a benchmark, only by training-time augmentation (`simulator.augment`).
+SYNTHETIC_WORKLOAD = "synthetic"
 WorkloadFamily = Literal[
-    "periodic_inference", "gpu_streaming", "memory_bound", "bursty_network", "cv_pipeline"
+    "periodic_inference",
+    "gpu_streaming",
+    "memory_bound",
+    "bursty_network",
+    "cv_pipeline",
+    "synthetic",
 ]
 TrojanFamily = Literal["compute", "mempressure", "cv", "io"]
 #: Every family has a steady variant and a low-duty pulsed one.

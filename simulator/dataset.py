@@ -22,7 +22,7 @@ from simulator.meta import RunMeta
 from simulator.splits import make_splits, write_splits
 from simulator.writer import write_run
 
-__all__ = ["write_binaries", "write_benchmark"]
+__all__ = ["write_binaries", "write_benchmark", "write_runs"]
 
 
 def write_binaries(corpus: Sequence[BinaryRecord], out_dir: Path) -> Path:
@@ -64,27 +64,40 @@ def write_benchmark(
     corpus = load_corpus()
     specs = plan_runs(cfg, corpus)
     write_binaries(corpus, out_dir)
+    metas = write_runs(specs, out_dir / "runs", cfg.warmup_s, on_run=on_run, max_devices=max_devices)
+    splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
+    write_splits(splits, out_dir / "splits")
+    if skipped:
+        (out_dir / "splits" / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n")
+    (out_dir / "benchmark.json").write_text(cfg.model_dump_json(indent=2) + "\n")
+    return metas
+
+
+def write_runs(
+    specs: Sequence[RunSpec],
+    runs_dir: Path,
+    warmup_s: float,
+    *,
+    on_run: Callable[[RunMeta], None] | None = None,
+    max_devices: int = 32,
+) -> list[RunMeta]:
+    """Simulate `specs` in fleets and write one `runs_dir/<run_id>/` each; metas sorted by run id."""
     metas: list[RunMeta] = []
     for group in _fleets(specs, max_devices):
         fleet = Fleet(group)
         for i, cols, intervals in simulate_runs(fleet):
             spec = group[i]
             meta = write_run(
-                out_dir / "runs" / spec.run_id,
+                runs_dir / spec.run_id,
                 spec,
                 cols,
                 intervals,
                 power_mode=fleet.device.power_mode[i],
                 jetson_clocks=fleet.device.jetson_clocks[i],
-                warmup_s=cfg.warmup_s,
+                warmup_s=warmup_s,
                 instance=fleet.device.instance.as_dict(i),
             )
             metas.append(meta)
             if on_run is not None:
                 on_run(meta)
-    splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
-    write_splits(splits, out_dir / "splits")
-    if skipped:
-        (out_dir / "splits" / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n")
-    (out_dir / "benchmark.json").write_text(cfg.model_dump_json(indent=2) + "\n")
     return sorted(metas, key=lambda m: m.run_id)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.config import WORKLOAD_FAMILIES, RunSpec
+from simulator.config import SYNTHETIC_WORKLOAD, WORKLOAD_FAMILIES, RunSpec
 
 __all__ = [
     "CHANNELS",
@@ -29,6 +29,8 @@ __all__ = [
     "PROFILES",
     "DeviceWorkload",
     "noise_std",
+    "synthetic_profile",
+    "profile_of",
     "device_workload",
     "compose",
 ]
@@ -171,6 +173,53 @@ PROFILES: dict[str, WorkloadProfile] = {
 }
 assert tuple(PROFILES) == WORKLOAD_FAMILIES
 
+_CONFOUNDERS = (_CPU_BURST, _MEM_BURST, _IO_BURST, _CV_BURST, _GPU_BURST)
+
+
+def synthetic_profile(seed: int) -> WorkloadProfile:
+    """A randomised benign workload, deterministic for `seed`: training-time domain randomisation.
+
+    A generic prior, not a copy of any family: every engine's mean load is drawn independently from
+    idle to heavy (CPU always somewhat busy), then phases, bursts of the profile's own mix (up, and
+    sometimes down), a minority of half-amplitude single-resource confounders and, for half of the
+    profiles, camera-rate spikes of the own mix. A detector trained on many such mixes learns that
+    "more of the same work" is benign whatever the mix, which is what an unseen workload needs.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM, 3]))
+    lo = np.array([0.10, 0.10, 0.0, 0.0, 0.0, 0.0, 0.0])
+    hi = np.array([0.50, 0.35, 0.8, 0.8, 0.8, 0.8, 0.5])
+    base = tuple(round(float(v), 3) for v in rng.uniform(lo, hi))
+    levels = [float(rng.uniform(0.55, 0.85)), 1.0, float(rng.uniform(1.1, 1.35))]
+    if rng.random() < 0.3:
+        levels.pop(1)
+    bursts = [(0.85, _mix(base, float(rng.uniform(0.35, 0.65))))]
+    if rng.random() < 0.3:
+        bursts = [(0.45, bursts[0][1]), (0.4, _mix(base, -float(rng.uniform(0.2, 0.4))))]
+    bursts.append((0.15, _half(_CONFOUNDERS[int(rng.integers(len(_CONFOUNDERS)))])))
+    spikes = rng.random() < 0.5
+    period = float(rng.uniform(1.0, 4.0))
+    return WorkloadProfile(
+        base=base,
+        noise=tuple(round(float(v), 3) for v in rng.uniform(0.8, 1.25, _C)),
+        phase_levels=tuple(round(v, 3) for v in levels),
+        phase_sensitivity=tuple(round(float(v), 3) for v in rng.uniform(0.3, 1.0, _C)),
+        phase_dwell_s=float(rng.uniform(90.0, 300.0)),
+        burst_rate_hz=1.0 / float(rng.uniform(10.0, 60.0)),
+        burst_median_s=float(rng.uniform(0.8, 3.0)),
+        burst_pareto=float(rng.uniform(1.2, 2.0)) if rng.random() < 0.3 else None,
+        bursts=tuple(bursts),
+        spike_period_s=(period, period + float(rng.uniform(0.5, 2.0))) if spikes else None,
+        spike_width_s=(0.2, 0.6),
+        spike_amp=_mix(base, float(rng.uniform(0.1, 0.5))) if spikes else (0.0,) * _C,
+    )
+
+
+def profile_of(spec: RunSpec) -> WorkloadProfile:
+    """The run's workload profile: its family's, or its own randomised one (`synthetic_profile`)."""
+    if spec.workload.family == SYNTHETIC_WORKLOAD:
+        return synthetic_profile(spec.seed)
+    return PROFILES[spec.workload.family]
+
 
 def noise_std(family: str) -> np.ndarray:
     """Sample-level (AR(1) marginal) noise std of a family, per `Demand` field in `CHANNELS` order."""
@@ -209,7 +258,7 @@ def device_workload(spec: RunSpec, horizon: int) -> DeviceWorkload:
     Events are drawn in fixed-size batches from their own streams, so those before any sample are
     the same whatever the horizon: a run does not change with the fleet it is simulated in.
     """
-    prof = PROFILES[spec.workload.family]
+    prof = profile_of(spec)
     hz = spec.hz
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, _STREAM, 0]))
     scale = 0.4 + 0.6 * spec.workload.intensity

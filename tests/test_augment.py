@@ -1,0 +1,173 @@
+"""Synthetic-workload domain randomisation: the profiles, the cloned specs and the training windows."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from offline_training.data import load_split
+from offline_training.synthetic import synthetic_train_windows, with_synthetic
+from simulator.augment import SYNTHETIC_PREFIX, synthetic_specs
+from simulator.config import SYNTHETIC_WORKLOAD, WORKLOAD_FAMILIES, RunSpec, WorkloadSpec
+from simulator.workloads import PROFILES, profile_of, synthetic_profile
+
+
+def _cos(a, b) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_a_synthetic_profile_is_a_function_of_its_seed():
+    assert synthetic_profile(7) == synthetic_profile(7)
+    assert synthetic_profile(7).base != synthetic_profile(8).base
+
+
+def test_synthetic_profiles_load_every_engine_from_idle_to_heavy():
+    base = np.array([synthetic_profile(s).base for s in range(300)])  # (300, 7)
+    for c in (2, 3, 4, 5):  # gpu, emc, cv, mem: no engine is reserved to trojans
+        assert base[:, c].min() < 0.1 and base[:, c].max() > 0.6
+    assert (base[:, 0] >= 0.1).all()  # the CPU always does some work
+
+
+def test_most_synthetic_bursts_are_more_of_the_profiles_own_work():
+    prof = synthetic_profile(3)
+    own = [(w, a) for w, a in prof.bursts if abs(_cos(a, prof.base)) > 0.999]
+    assert sum(w for w, _ in own) == pytest.approx(0.85)
+
+
+def test_a_runs_profile_is_its_familys_or_its_own_randomised_one(default_plan):
+    _, _, specs, _, _ = default_plan
+    spec = specs[0]
+    assert profile_of(spec) == PROFILES[spec.workload.family]
+    syn = spec.model_copy(
+        update={"workload": WorkloadSpec(family=SYNTHETIC_WORKLOAD, intensity=0.5)}
+    )
+    assert profile_of(syn) == synthetic_profile(spec.seed)
+
+
+def test_the_benchmark_never_draws_a_synthetic_workload(default_plan):
+    _, _, specs, _, _ = default_plan
+    assert SYNTHETIC_WORKLOAD not in WORKLOAD_FAMILIES
+    assert {s.workload.family for s in specs} == set(WORKLOAD_FAMILIES)
+
+
+def test_synthetic_specs_change_only_the_workload_seed_id_and_duration(default_plan):
+    _, _, specs, _, _ = default_plan
+    sources = specs[:40]
+    by_id = {s.run_id: s for s in sources}
+    out = synthetic_specs(sources, 25, seed=1, max_duration_s=300.0)
+    assert [s.run_id for s in out] == [f"{SYNTHETIC_PREFIX}{k:04d}" for k in range(1, 26)]
+    for s in out:
+        assert s.workload.family == SYNTHETIC_WORKLOAD and 0.1 <= s.workload.intensity <= 1.0
+        assert s.duration_s <= 300.0
+        twins = [
+            src
+            for src in by_id.values()
+            if (src.binary_id, src.trojan, src.schedule, src.regime, src.device_seed)
+            == (s.binary_id, s.trojan, s.schedule, s.regime, s.device_seed)
+        ]
+        assert twins, f"{s.run_id} is not a clone of a source run"
+        assert s.seed not in {src.seed for src in sources}
+
+
+def test_synthetic_specs_never_bring_a_condition_the_sources_lack(default_plan):
+    _, _, specs, splits, _ = default_plan
+    held = splits["unseen_trojan"]
+    train = [s for s in specs if s.run_id in set(held.train)]
+    families = {s.trojan.family for s in train if s.trojan}
+    out = synthetic_specs(train, 200, seed=0)
+    assert {s.trojan.family for s in out if s.trojan} <= families
+    assert {s.regime.power_mode for s in out} <= {s.regime.power_mode for s in train}
+
+
+def test_synthetic_specs_are_deterministic_and_order_free(default_plan):
+    _, _, specs, _, _ = default_plan
+    a = synthetic_specs(specs[:30], 10, seed=4)
+    assert a == synthetic_specs(list(reversed(specs[:30])), 10, seed=4)
+    assert a != synthetic_specs(specs[:30], 10, seed=5)
+    assert synthetic_specs(specs[:30], 0, seed=4) == []
+
+
+def test_synthetic_specs_refuse_a_negative_count(default_plan):
+    with pytest.raises(ValueError, match="'n' parameter of synthetic_specs must be >= 0"):
+        synthetic_specs(default_plan[2][:3], -1, seed=0)
+
+
+@pytest.fixture
+def data_copy(tiny_data, tmp_path):
+    out = tmp_path / "data"
+    shutil.copytree(tiny_data, out, ignore=shutil.ignore_patterns("synthetic"))
+    return out
+
+
+def test_synthetic_windows_are_cut_like_the_splits_own(data_copy):
+    split = load_split(data_copy, "random")
+    extra = synthetic_train_windows(data_copy, split, 3, seed=0, label_recent_s=2.0)
+    assert set(extra.run_id.tolist()) == {"syn_0001", "syn_0002", "syn_0003"}
+    assert extra.X.shape[1:] == split.train.X.shape[1:] and extra.M.shape[1:] == split.train.M.shape[1:]
+    assert np.isfinite(extra.X).all() and (np.abs(extra.X) <= split.norm.clip).all()
+    assert ((extra.y_soft >= 0) & (extra.y_soft <= 1)).all()
+    assert set(extra.binary_id.tolist()) <= set(split.train.binary_id.tolist())
+    grown = with_synthetic(split, extra)
+    assert len(grown.train) == len(split.train) + len(extra)
+    assert grown.val is split.val and grown.test is split.test
+
+
+def test_synthetic_runs_are_simulated_once_and_reused(data_copy, monkeypatch):
+    split = load_split(data_copy, "random")
+    first = synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
+
+    def refuse(*a, **k):
+        raise AssertionError("simulated again although the request did not change")
+
+    monkeypatch.setattr("offline_training.synthetic.write_runs", refuse)
+    again = synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
+    np.testing.assert_array_equal(first.X, again.X)
+    with pytest.raises(AssertionError, match="simulated again"):
+        synthetic_train_windows(data_copy, split, 3, seed=0, label_recent_s=None)
+
+
+def test_training_with_synthetic_runs_adds_them_to_the_training_part_only(
+    data_copy, tmp_path, monkeypatch
+):
+    import offline_training.pipeline as pipeline
+    from offline_training.config import TrainConfig
+
+    seen = {}
+    real = pipeline.train_dynamic
+
+    def spy(data, cfg, **kw):
+        seen["train"] = set(data.train.run_id.tolist())
+        seen["val"] = set(data.val.run_id.tolist())
+        return real(data, cfg, **kw)
+
+    monkeypatch.setattr(pipeline, "train_dynamic", spy)
+    cfg = TrainConfig(
+        data_dir=data_copy,
+        split="random",
+        out_dir=tmp_path / "models",
+        device="cpu",
+        epochs=1,
+        static_steps=20,
+        gate_steps=20,
+        threads=1,
+        synthetic_runs=2,
+    )
+    pipeline.run_training(cfg)
+    assert {"syn_0001", "syn_0002"} <= seen["train"]
+    assert not any(r.startswith(SYNTHETIC_PREFIX) for r in seen["val"])
+    assert (tmp_path / "models" / "manifest.json").is_file()
+
+
+def test_cli_train_refuses_a_negative_synthetic_count(cli_runner, tmp_path):
+    from cli import main
+
+    res = cli_runner.invoke(main, ["train", "--synthetic-runs", "-1", "--out", str(tmp_path / "m")])
+    assert res.exit_code != 0 and "--synthetic-runs" in res.output
+
+
+def test_a_synthetic_run_spec_round_trips_through_json(default_plan):
+    spec = synthetic_specs(default_plan[2][:5], 1, seed=0)[0]
+    assert RunSpec.model_validate_json(spec.model_dump_json()) == spec
