@@ -663,6 +663,17 @@ def train(
             raise click.UsageError(_template("train", "--split", f"one of {SPLIT_NAMES}", split))
         _write_benchmark(PRESETS[DEFAULT_PRESET], data, windows=True)
     check_split(data, split)
+    if cfg.synthetic_runs:
+        from simulator.augment import write_synthetic
+
+        with rich_progress() as progress:
+            write_synthetic(
+                data,
+                split,
+                cfg.synthetic_runs,
+                cfg.seed,
+                on_run=lambda k, n: progress("synthetic training runs", k, n),
+            )
     with rich_progress() as progress:
         report = run_training(cfg, progress)
     click.echo(format_report(report))

@@ -61,7 +61,8 @@ class TrainConfig(BaseModel):
         default=0,
         ge=0,
         description="extra training runs cloned from the split's training runs with randomised "
-        "benign workloads (domain randomisation, simulator/augment.py); 0: none",
+        "benign workloads (domain randomisation, simulator/augment.py), read from "
+        "<data>/synthetic/<split>/ (the train command writes them); 0: none",
     )
     # static expert: a bootstrap ensemble of L2-regularised logistic models (MLP when hidden > 0)
     static_members: int = Field(default=5, ge=2)

@@ -160,12 +160,7 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> Training
             data = relabel_recent(data, cfg.data_dir, cfg.label_recent_s)
         if cfg.synthetic_runs:
             extra = synthetic_train_windows(
-                cfg.data_dir,
-                data,
-                cfg.synthetic_runs,
-                cfg.seed,
-                cfg.label_recent_s,
-                on_run=lambda k, n: tick("synthetic training runs", k, n),
+                cfg.data_dir, data, cfg.synthetic_runs, cfg.seed, cfg.label_recent_s
             )
             data = with_synthetic(data, extra)
         binaries = load_binaries(cfg.data_dir)

@@ -1,17 +1,16 @@
-"""Synthetic-workload training windows (domain randomisation; `simulator.augment` says why).
+"""Synthetic-workload training windows: domain randomisation, read from files.
 
-`synthetic_train_windows` clones the split's training runs with randomised benign workloads,
-simulates them once into `<data>/synthetic/<split>/` (reused while the request is unchanged), and
-cuts them with the split's own window spec and normalisation, so the dynamic expert sees them
-exactly as it sees real training runs. Validation and test parts are never touched: thresholds,
-temperature, gate and early stopping still see only the benchmark's real runs.
+`python cli.py train --synthetic-runs N` first has the simulator write N clones of the split's
+training runs with randomised benign workloads into `<data>/synthetic/<split>/` (the reasons and the
+rules are in `simulator/augment.py`). This module only reads that directory, checks it was written
+for this very request, and cuts its runs with the split's own window spec and normalisation, so the
+dynamic expert sees them exactly as it sees real training runs. Validation and test parts are never
+touched: thresholds, temperature, gate and early stopping still see only the benchmark's real runs.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,72 +18,57 @@ import numpy as np
 from offline_training.data import DataError, SplitData, WindowSet
 from offline_training.labels import recent_labels
 from offline_training.windows import load_run, run_windows
-from simulator.augment import synthetic_specs
-from simulator.config import RunSpec
-from simulator.dataset import write_runs
 from stream.windowing import Normalisation
 
-__all__ = ["synthetic_train_windows", "with_synthetic"]
+__all__ = ["STAMP", "synthetic_train_windows", "with_synthetic"]
+
+#: Written by `simulator.augment.write_synthetic` beside runs/: the request the runs answer.
+STAMP = "synthetic.json"
 
 
-def _source_specs(data_dir: Path, run_ids: list[str]) -> list[RunSpec]:
-    out = []
-    for r in run_ids:
-        path = Path(data_dir) / "runs" / r / "meta.json"
-        try:
-            out.append(RunSpec.model_validate(json.loads(path.read_text())["spec"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read the run's spec ({exc.__class__.__name__}).") from None
-    return out
+def _request(root: Path, data: SplitData, n_runs: int, seed: int) -> list[str]:
+    stamp = root / STAMP
+    hint = (
+        f"write them with `python cli.py train --split {data.name} --synthetic-runs {n_runs} "
+        f"--seed {seed}`"
+    )
+    if not stamp.is_file():
+        raise DataError(f"{stamp}: missing; {hint}.")
+    try:
+        req = json.loads(stamp.read_text())
+        got = (req["split"], req["n_runs"], req["seed"], req["source_runs"])
+        run_ids = [str(r) for r in req["run_ids"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(f"{stamp}: not a synthetic-runs stamp; {hint}.") from None
+    want = (data.name, n_runs, seed, sorted(set(data.train.run_id.tolist())))
+    if got != want:
+        raise DataError(
+            f"{stamp}: written for split {got[0]!r}, {got[1]} runs, seed {got[2]} and "
+            f"{len(got[3])} training runs, not for this training; {hint}."
+        )
+    return run_ids
 
 
 def synthetic_train_windows(
-    data_dir: Path,
-    data: SplitData,
-    n_runs: int,
-    seed: int,
-    label_recent_s: float | None,
-    warmup_s: float = 60.0,
-    on_run: Callable[[int, int], None] | None = None,
+    data_dir: Path, data: SplitData, n_runs: int, seed: int, label_recent_s: float | None
 ) -> WindowSet:
-    """Windows of `n_runs` synthetic-workload clones of `data`'s training runs (module docstring)."""
-    train_ids = sorted(set(data.train.run_id.tolist()))
-    specs = synthetic_specs(_source_specs(data_dir, train_ids), n_runs, seed)
+    """Windows of the split's `n_runs` synthetic runs (seed `seed`), labelled like the real ones."""
     root = Path(data_dir) / "synthetic" / data.name
-    request = json.dumps([s.model_dump(mode="json") for s in specs], sort_keys=True)
-    stamp = root / "specs.json"
-    if not (stamp.is_file() and stamp.read_text() == request):
-        shutil.rmtree(root, ignore_errors=True)
-        done = 0
-
-        def tick(_meta) -> None:
-            nonlocal done
-            done += 1
-            if on_run is not None:
-                on_run(done, len(specs))
-
-        write_runs(specs, root / "runs", warmup_s, on_run=tick)
-        stamp.write_text(request)
-    parts = {k: [] for k in ("X", "M", "y", "run", "bin", "t")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("X", "M", "y", "run", "bin", "t")}
     unit = Normalisation.unit()
-    for spec in specs:
-        run = load_run(root / "runs" / spec.run_id, unit)
+    for rid in _request(root, data, n_runs, seed):
+        run = load_run(root / "runs" / rid, unit)
         X, M, y_soft, t_end = run_windows(run, data.norm, data.spec)
         ws = WindowSet(
-            X,
-            M,
-            y_soft,
-            np.full(len(t_end), spec.run_id),
-            np.full(len(t_end), spec.binary_id),
-            t_end,
+            X, M, y_soft, np.full(len(t_end), run.run_id), np.full(len(t_end), run.binary_id), t_end
         )
         if label_recent_s is not None:
-            y_soft = recent_labels(ws, {spec.run_id: run.truth}, label_recent_s, data.spec.hz)
+            y_soft = recent_labels(ws, {run.run_id: run.truth}, label_recent_s, data.spec.hz)
         for k, v in zip(parts, (X, M, y_soft, ws.run_id, ws.binary_id, t_end), strict=True):
             parts[k].append(v)
-    return WindowSet(
-        *(np.concatenate(v) if v else np.zeros(0) for v in parts.values())  # type: ignore[arg-type]
-    )
+    if not parts["X"]:
+        raise DataError(f"{root / STAMP}: names no runs.")
+    return WindowSet(*(np.concatenate(v) for v in parts.values()))
 
 
 def with_synthetic(data: SplitData, extra: WindowSet) -> SplitData:

@@ -6,18 +6,26 @@ bursts and phase changes load an engine only trojans loaded in training then loo
 duration) and gives each a fresh seed and a `synthetic` workload, a profile drawn from that seed
 (`simulator.workloads.synthetic_profile`). Everything but the workload comes from the training runs
 it clones, so a split's held-out condition (a trojan family, a power mode, a binary) never enters.
+`write_synthetic` writes them as ordinary run directories under `<data>/synthetic/<split>/`; training
+reads them from there like any other run (`offline_training.synthetic`), never from the simulator.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from simulator.config import SYNTHETIC_WORKLOAD, RunSpec, WorkloadSpec
+from simulator.dataset import write_runs
+from simulator.meta import RunMeta
+from stream.splits import read_split_file
 
-__all__ = ["SYNTHETIC_PREFIX", "synthetic_specs"]
+__all__ = ["SYNTHETIC_PREFIX", "STAMP", "synthetic_specs", "synthetic_dir", "write_synthetic"]
 
 #: Run ids of synthetic runs: `syn_0001`, ... (never a benchmark run id).
 SYNTHETIC_PREFIX = "syn_"
@@ -57,4 +65,70 @@ def synthetic_specs(
                 }
             )
         )
+    return out
+
+
+#: The request a synthetic directory was written for, beside its runs/ (what training checks).
+STAMP = "synthetic.json"
+
+
+def synthetic_dir(data_dir: Path, split: str) -> Path:
+    """Where `write_synthetic` puts a split's synthetic runs: `<data>/synthetic/<split>/`."""
+    return Path(data_dir) / "synthetic" / split
+
+
+def write_synthetic(
+    data_dir: Path,
+    split: str,
+    n: int,
+    seed: int,
+    *,
+    warmup_s: float = 60.0,
+    on_run: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Simulate `n` synthetic clones of split `split`'s training runs into `synthetic_dir`.
+
+    Reads `splits/<split>.json` and each training run's meta.json. A directory already written for
+    the same request (split, n, seed, training runs, specs) is reused as it is; any other is replaced.
+    Returns the directory.
+    """
+    data_dir = Path(data_dir)
+    manifest = read_split_file(data_dir / "splits" / f"{split}.json")
+    sources = []
+    for r in manifest.train:
+        path = data_dir / "runs" / r / "meta.json"
+        try:
+            sources.append(RunMeta.model_validate_json(path.read_text()).spec)
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"{path}: not a readable run meta.json ({exc.__class__.__name__})"
+            ) from None
+    specs = synthetic_specs(sources, n, seed)
+    request = {
+        "split": split,
+        "n_runs": n,
+        "seed": seed,
+        "source_runs": sorted(manifest.train),
+        "run_ids": [s.run_id for s in specs],
+        "specs": [s.model_dump(mode="json") for s in specs],
+    }
+    out = synthetic_dir(data_dir, split)
+    stamp = out / STAMP
+    if stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()) == request:
+                return out
+        except ValueError:
+            pass
+    shutil.rmtree(out, ignore_errors=True)
+    done = 0
+
+    def tick(_meta: RunMeta) -> None:
+        nonlocal done
+        done += 1
+        if on_run is not None:
+            on_run(done, len(specs))
+
+    write_runs(specs, out / "runs", warmup_s, on_run=tick)
+    stamp.write_text(json.dumps(request, indent=1, sort_keys=True) + "\n")
     return out

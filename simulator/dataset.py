@@ -64,7 +64,9 @@ def write_benchmark(
     corpus = load_corpus()
     specs = plan_runs(cfg, corpus)
     write_binaries(corpus, out_dir)
-    metas = write_runs(specs, out_dir / "runs", cfg.warmup_s, on_run=on_run, max_devices=max_devices)
+    metas = write_runs(
+        specs, out_dir / "runs", cfg.warmup_s, on_run=on_run, max_devices=max_devices
+    )
     splits, skipped = make_splits(specs, corpus, cfg.seed, cfg.warmup_s)
     write_splits(splits, out_dir / "splits")
     if skipped:

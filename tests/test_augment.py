@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
 import pytest
 
-from offline_training.data import load_split
+from offline_training.data import DataError, load_split
 from offline_training.synthetic import synthetic_train_windows, with_synthetic
-from simulator.augment import SYNTHETIC_PREFIX, synthetic_specs
+from simulator.augment import (
+    STAMP,
+    SYNTHETIC_PREFIX,
+    synthetic_dir,
+    synthetic_specs,
+    write_synthetic,
+)
 from simulator.config import SYNTHETIC_WORKLOAD, WORKLOAD_FAMILIES, RunSpec, WorkloadSpec
 from simulator.workloads import PROFILES, profile_of, synthetic_profile
 
@@ -102,11 +109,37 @@ def data_copy(tiny_data, tmp_path):
     return out
 
 
+def test_synthetic_runs_are_written_as_ordinary_run_directories(data_copy):
+    root = write_synthetic(data_copy, "random", 2, seed=0)
+    assert root == synthetic_dir(data_copy, "random")
+    for rid in ("syn_0001", "syn_0002"):
+        assert {p.name for p in (root / "runs" / rid).iterdir()} >= {
+            "telemetry.csv",
+            "meta.json",
+            "intervals.csv",
+        }
+    assert json.loads((root / STAMP).read_text())["run_ids"] == ["syn_0001", "syn_0002"]
+
+
+def test_synthetic_runs_are_simulated_once_per_request(data_copy, monkeypatch):
+    write_synthetic(data_copy, "random", 2, seed=0)
+
+    def refuse(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr("simulator.augment.write_runs", refuse)
+    write_synthetic(data_copy, "random", 2, seed=0)  # same request: reused
+    with pytest.raises(AssertionError, match="simulated again"):
+        write_synthetic(data_copy, "random", 3, seed=0)
+
+
 def test_synthetic_windows_are_cut_like_the_splits_own(data_copy):
+    write_synthetic(data_copy, "random", 3, seed=0)
     split = load_split(data_copy, "random")
     extra = synthetic_train_windows(data_copy, split, 3, seed=0, label_recent_s=2.0)
     assert set(extra.run_id.tolist()) == {"syn_0001", "syn_0002", "syn_0003"}
-    assert extra.X.shape[1:] == split.train.X.shape[1:] and extra.M.shape[1:] == split.train.M.shape[1:]
+    assert extra.X.shape[1:] == split.train.X.shape[1:]
+    assert extra.M.shape[1:] == split.train.M.shape[1:]
     assert np.isfinite(extra.X).all() and (np.abs(extra.X) <= split.norm.clip).all()
     assert ((extra.y_soft >= 0) & (extra.y_soft <= 1)).all()
     assert set(extra.binary_id.tolist()) <= set(split.train.binary_id.tolist())
@@ -115,25 +148,20 @@ def test_synthetic_windows_are_cut_like_the_splits_own(data_copy):
     assert grown.val is split.val and grown.test is split.test
 
 
-def test_synthetic_runs_are_simulated_once_and_reused(data_copy, monkeypatch):
+def test_training_refuses_synthetic_runs_written_for_another_request(data_copy):
     split = load_split(data_copy, "random")
-    first = synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
-
-    def refuse(*a, **k):
-        raise AssertionError("simulated again although the request did not change")
-
-    monkeypatch.setattr("offline_training.synthetic.write_runs", refuse)
-    again = synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
-    np.testing.assert_array_equal(first.X, again.X)
-    with pytest.raises(AssertionError, match="simulated again"):
-        synthetic_train_windows(data_copy, split, 3, seed=0, label_recent_s=None)
+    with pytest.raises(DataError, match="synthetic.json: missing; write them with"):
+        synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
+    write_synthetic(data_copy, "random", 2, seed=1)
+    with pytest.raises(DataError, match="written for split 'random', 2 runs, seed 1"):
+        synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
 
 
-def test_training_with_synthetic_runs_adds_them_to_the_training_part_only(
-    data_copy, tmp_path, monkeypatch
+def test_cli_train_with_synthetic_runs_trains_on_them_and_on_nothing_else_new(
+    data_copy, tmp_path, monkeypatch, cli_runner
 ):
     import offline_training.pipeline as pipeline
-    from offline_training.config import TrainConfig
+    from cli import main
 
     seen = {}
     real = pipeline.train_dynamic
@@ -144,21 +172,13 @@ def test_training_with_synthetic_runs_adds_them_to_the_training_part_only(
         return real(data, cfg, **kw)
 
     monkeypatch.setattr(pipeline, "train_dynamic", spy)
-    cfg = TrainConfig(
-        data_dir=data_copy,
-        split="random",
-        out_dir=tmp_path / "models",
-        device="cpu",
-        epochs=1,
-        static_steps=20,
-        gate_steps=20,
-        threads=1,
-        synthetic_runs=2,
-    )
-    pipeline.run_training(cfg)
+    out = tmp_path / "models"
+    args = ["train", "--data", str(data_copy), "--split", "random", "--out", str(out)]
+    res = cli_runner.invoke(main, [*args, "--epochs", "1", "--synthetic-runs", "2"])
+    assert res.exit_code == 0, res.output
     assert {"syn_0001", "syn_0002"} <= seen["train"]
     assert not any(r.startswith(SYNTHETIC_PREFIX) for r in seen["val"])
-    assert (tmp_path / "models" / "manifest.json").is_file()
+    assert (out / "manifest.json").is_file()
 
 
 def test_cli_train_refuses_a_negative_synthetic_count(cli_runner, tmp_path):
