@@ -18,16 +18,14 @@ import numpy as np
 from offline_training.data import DataError, SplitData, WindowSet
 from offline_training.labels import recent_labels
 from offline_training.windows import load_run, run_windows
+from stream.schema import SYNTHETIC_DIR, SYNTHETIC_STAMP
 from stream.windowing import Normalisation
 
-__all__ = ["STAMP", "synthetic_train_windows", "with_synthetic"]
-
-#: Written by `simulator.augment.write_synthetic` beside runs/: the request the runs answer.
-STAMP = "synthetic.json"
+__all__ = ["synthetic_train_windows", "with_synthetic"]
 
 
 def _request(root: Path, data: SplitData, n_runs: int, seed: int) -> list[str]:
-    stamp = root / STAMP
+    stamp = root / SYNTHETIC_STAMP
     hint = (
         f"write them with `python cli.py train --split {data.name} --synthetic-runs {n_runs} "
         f"--seed {seed}`"
@@ -53,7 +51,7 @@ def synthetic_train_windows(
     data_dir: Path, data: SplitData, n_runs: int, seed: int, label_recent_s: float | None
 ) -> WindowSet:
     """Windows of the split's `n_runs` synthetic runs (seed `seed`), labelled like the real ones."""
-    root = Path(data_dir) / "synthetic" / data.name
+    root = Path(data_dir) / SYNTHETIC_DIR / data.name
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("X", "M", "y", "run", "bin", "t")}
     unit = Normalisation.unit()
     for rid in _request(root, data, n_runs, seed):
@@ -67,7 +65,7 @@ def synthetic_train_windows(
         for k, v in zip(parts, (X, M, y_soft, ws.run_id, ws.binary_id, t_end), strict=True):
             parts[k].append(v)
     if not parts["X"]:
-        raise DataError(f"{root / STAMP}: names no runs.")
+        raise DataError(f"{root / SYNTHETIC_STAMP}: names no runs.")
     return WindowSet(*(np.concatenate(v) for v in parts.values()))
 
 

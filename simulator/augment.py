@@ -23,9 +23,10 @@ import numpy as np
 from simulator.config import SYNTHETIC_WORKLOAD, RunSpec, WorkloadSpec
 from simulator.dataset import write_runs
 from simulator.meta import RunMeta
+from stream.schema import SYNTHETIC_DIR, SYNTHETIC_STAMP
 from stream.splits import read_split_file
 
-__all__ = ["SYNTHETIC_PREFIX", "STAMP", "synthetic_specs", "synthetic_dir", "write_synthetic"]
+__all__ = ["SYNTHETIC_PREFIX", "synthetic_specs", "synthetic_dir", "write_synthetic"]
 
 #: Run ids of synthetic runs: `syn_0001`, ... (never a benchmark run id).
 SYNTHETIC_PREFIX = "syn_"
@@ -68,13 +69,9 @@ def synthetic_specs(
     return out
 
 
-#: The request a synthetic directory was written for, beside its runs/ (what training checks).
-STAMP = "synthetic.json"
-
-
 def synthetic_dir(data_dir: Path, split: str) -> Path:
     """Where `write_synthetic` puts a split's synthetic runs: `<data>/synthetic/<split>/`."""
-    return Path(data_dir) / "synthetic" / split
+    return Path(data_dir) / SYNTHETIC_DIR / split
 
 
 def write_synthetic(
@@ -113,7 +110,7 @@ def write_synthetic(
         "specs": [s.model_dump(mode="json") for s in specs],
     }
     out = synthetic_dir(data_dir, split)
-    stamp = out / STAMP
+    stamp = out / SYNTHETIC_STAMP
     if stamp.is_file():
         try:
             if json.loads(stamp.read_text()) == request:

@@ -35,6 +35,8 @@ __all__ = [
     "WindowBatch",
     "ExpertOutput",
     "FUSION_INPUTS",
+    "SYNTHETIC_DIR",
+    "SYNTHETIC_STAMP",
 ]
 
 TIME_COLUMNS = ("t_unix_s", "t_sim_s")
@@ -191,3 +193,8 @@ FUSION_INPUTS = (
     "fresh_power",
     "fresh_perf",
 )
+
+#: Synthetic-workload training runs of a split live in `<data>/SYNTHETIC_DIR/<split>/runs/`, beside
+#: SYNTHETIC_STAMP, the request they answer (written by the simulator, checked by training).
+SYNTHETIC_DIR = "synthetic"
+SYNTHETIC_STAMP = "synthetic.json"

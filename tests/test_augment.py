@@ -11,7 +11,6 @@ import pytest
 from offline_training.data import DataError, load_split
 from offline_training.synthetic import synthetic_train_windows, with_synthetic
 from simulator.augment import (
-    STAMP,
     SYNTHETIC_PREFIX,
     synthetic_dir,
     synthetic_specs,
@@ -19,6 +18,7 @@ from simulator.augment import (
 )
 from simulator.config import SYNTHETIC_WORKLOAD, WORKLOAD_FAMILIES, RunSpec, WorkloadSpec
 from simulator.workloads import PROFILES, profile_of, synthetic_profile
+from stream.schema import SYNTHETIC_STAMP
 
 
 def _cos(a, b) -> float:
@@ -118,7 +118,7 @@ def test_synthetic_runs_are_written_as_ordinary_run_directories(data_copy):
             "meta.json",
             "intervals.csv",
         }
-    assert json.loads((root / STAMP).read_text())["run_ids"] == ["syn_0001", "syn_0002"]
+    assert json.loads((root / SYNTHETIC_STAMP).read_text())["run_ids"] == ["syn_0001", "syn_0002"]
 
 
 def test_synthetic_runs_are_simulated_once_per_request(data_copy, monkeypatch):
