@@ -92,6 +92,21 @@ def test_chunking_does_not_change_the_output():
         assert np.array_equal(np.concatenate([p[c] for p in parts], axis=1), whole[c]), c
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: RefreshClock's read jitter is capped by the fleet's shortest sensor period "
+    "(simulator/sensors.py), so a run's temperature readings and masks depend on the runs beside "
+    "it; the fix changes every benchmark file, so it waits for a benchmark regeneration",
+)
+def test_a_run_does_not_depend_on_the_fleet_it_is_simulated_in():
+    spec = _spec("cv", 0.5, "gpu_streaming", 1, 120.0)
+    alone = Fleet([spec]).step(1200)
+    others = [_spec("io", 0.5, wl, 40 + i, 120.0) for i, wl in enumerate(WORKLOAD_FAMILIES)]
+    together = Fleet([spec, *others]).step(1200)
+    for c in SIGNAL_COLUMNS + MASK_COLUMNS:
+        assert np.array_equal(alone[c][0], together[c][0]), c
+
+
 def test_same_seed_same_output_other_seed_differs():
     a = Fleet([_spec("cv", 0.5, "gpu_streaming", 1, 60.0)]).step(600)
     b = Fleet([_spec("cv", 0.5, "gpu_streaming", 1, 60.0)]).step(600)
