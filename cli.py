@@ -565,7 +565,7 @@ def dev_splits(data: Path, splits: tuple[str, ...]) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
-    from simulator.meta import RunMeta
+    from simulator.meta import read_run_spec
     from simulator.splits import dev_folds, write_splits
     from stream.splits import read_split_file
 
@@ -578,13 +578,12 @@ def dev_splits(data: Path, splits: tuple[str, ...]) -> None:
                 f"{path}: no such split manifest (write the benchmark first)"
             )
         split = read_split_file(path)
-        specs = []
-        for run in split.train + split.val:
-            meta = data / "runs" / run / "meta.json"
-            try:
-                specs.append(RunMeta.model_validate_json(meta.read_bytes()).spec)
-            except (OSError, ValueError) as exc:
-                raise click.ClickException(f"{meta}: cannot read the run's spec ({exc})") from None
+        try:
+            specs = [
+                read_run_spec(data / "runs" / r / "meta.json") for r in split.train + split.val
+            ]
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None  # the whole message, not its first line
         made, skipped = dev_folds(split, specs)
         folds.update(made)
         for fold, why in skipped.items():

@@ -22,7 +22,7 @@ import numpy as np
 
 from simulator.config import SYNTHETIC_WORKLOAD, RunSpec, WorkloadSpec
 from simulator.dataset import write_runs
-from simulator.meta import RunMeta
+from simulator.meta import RunMeta, read_run_spec
 from stream.schema import SYNTHETIC_DIR, SYNTHETIC_STAMP
 from stream.splits import read_split_file
 
@@ -91,15 +91,7 @@ def write_synthetic(
     """
     data_dir = Path(data_dir)
     manifest = read_split_file(data_dir / "splits" / f"{split}.json")
-    sources = []
-    for r in manifest.train:
-        path = data_dir / "runs" / r / "meta.json"
-        try:
-            sources.append(RunMeta.model_validate_json(path.read_text()).spec)
-        except (OSError, ValueError) as exc:
-            raise ValueError(
-                f"{path}: not a readable run meta.json ({exc.__class__.__name__})"
-            ) from None
+    sources = [read_run_spec(data_dir / "runs" / r / "meta.json") for r in manifest.train]
     specs = synthetic_specs(sources, n, seed)
     request = {
         "split": split,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from simulator.config import Frozen, RunSpec
 
-__all__ = ["SCHEMA_VERSION", "SIMULATOR_VERSION", "RunMeta"]
+__all__ = ["SCHEMA_VERSION", "SIMULATOR_VERSION", "RunMeta", "read_run_spec"]
 
 SCHEMA_VERSION = 1
 SIMULATOR_VERSION = "2.0.0"
@@ -29,3 +31,11 @@ class RunMeta(Frozen):
     n_activations: int
     spec: RunSpec
     instance: dict[str, float | list[float]]
+
+
+def read_run_spec(meta_path: Path) -> RunSpec:
+    """The RunSpec of one run's meta.json; a missing or invalid file raises ValueError naming it."""
+    try:
+        return RunMeta.model_validate_json(Path(meta_path).read_bytes()).spec
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{meta_path}: cannot read the run's spec ({exc})") from None
