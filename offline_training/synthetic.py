@@ -3,7 +3,7 @@
 `python cli.py train --synthetic-runs N` first has the simulator write N clones of the split's
 training runs with randomised benign workloads into `<data>/synthetic/<split>/` (the reasons and the
 rules are in `simulator/augment.py`). This module only reads that directory, checks it was written
-for this very request, and cuts its runs with the split's own window spec and normalisation, so the
+for this very request by the simulator version that wrote the benchmark's runs, and cuts its runs with the split's own window spec and normalisation, so the
 dynamic expert sees them exactly as it sees real training runs. Validation and test parts are never
 touched: thresholds, temperature, gate and early stopping still see only the benchmark's real runs.
 """
@@ -24,7 +24,17 @@ from stream.windowing import Normalisation
 __all__ = ["synthetic_train_windows", "with_synthetic"]
 
 
-def _request(root: Path, data: SplitData, n_runs: int, seed: int) -> list[str]:
+def _simulator_version(data_dir: Path, data: SplitData) -> str | None:
+    """The simulator version of the split's first training run, from its meta.json (None: unknown)."""
+    first = sorted(set(data.train.run_id.tolist()))[:1]
+    try:
+        meta = json.loads((Path(data_dir) / "runs" / first[0] / "meta.json").read_text())
+        return str(meta["simulator_version"])
+    except (IndexError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _request(root: Path, data: SplitData, n_runs: int, seed: int, version: str | None) -> list[str]:
     stamp = root / SYNTHETIC_STAMP
     hint = (
         f"write them with `python cli.py train --split {data.name} --synthetic-runs {n_runs} "
@@ -44,6 +54,11 @@ def _request(root: Path, data: SplitData, n_runs: int, seed: int) -> list[str]:
             f"{stamp}: written for split {got[0]!r}, {got[1]} runs, seed {got[2]} and "
             f"{len(got[3])} training runs, not for this training; {hint}."
         )
+    if version is not None and req.get("simulator_version") != version:
+        raise DataError(
+            f"{stamp}: written by simulator {req.get('simulator_version')}, the benchmark's runs "
+            f"by {version}; {hint}."
+        )
     return run_ids
 
 
@@ -54,7 +69,7 @@ def synthetic_train_windows(
     root = Path(data_dir) / SYNTHETIC_DIR / data.name
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("X", "M", "y", "run", "bin", "t")}
     unit = Normalisation.unit()
-    for rid in _request(root, data, n_runs, seed):
+    for rid in _request(root, data, n_runs, seed, _simulator_version(data_dir, data)):
         run = load_run(root / "runs" / rid, unit)
         X, M, y_soft, t_end = run_windows(run, data.norm, data.spec)
         ws = WindowSet(

@@ -22,7 +22,7 @@ import numpy as np
 
 from simulator.config import SYNTHETIC_WORKLOAD, RunSpec, WorkloadSpec
 from simulator.dataset import write_runs
-from simulator.meta import RunMeta, read_run_spec
+from simulator.meta import SIMULATOR_VERSION, RunMeta, read_run_spec
 from stream.schema import SYNTHETIC_DIR, SYNTHETIC_STAMP
 from stream.splits import read_split_file
 
@@ -86,7 +86,7 @@ def write_synthetic(
     """Simulate `n` synthetic clones of split `split`'s training runs into `synthetic_dir`.
 
     Reads `splits/<split>.json` and each training run's meta.json. A directory already written for
-    the same request (split, n, seed, training runs, specs) is reused as it is; any other is replaced.
+    the same request (split, simulator version, n, seed, training runs, specs) is reused as it is; any other is replaced.
     Returns the directory.
     """
     data_dir = Path(data_dir)
@@ -95,6 +95,7 @@ def write_synthetic(
     specs = synthetic_specs(sources, n, seed)
     request = {
         "split": split,
+        "simulator_version": SIMULATOR_VERSION,
         "n_runs": n,
         "seed": seed,
         "source_runs": sorted(manifest.train),

@@ -9,7 +9,7 @@ from simulator.config import Frozen, RunSpec
 __all__ = ["SCHEMA_VERSION", "SIMULATOR_VERSION", "RunMeta", "read_run_spec"]
 
 SCHEMA_VERSION = 1
-SIMULATOR_VERSION = "2.0.0"
+SIMULATOR_VERSION = "2.1.0"
 
 
 class RunMeta(Frozen):

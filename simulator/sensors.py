@@ -131,22 +131,25 @@ class RefreshClock:
     """Which samples see a new reading of a sensor group refreshed every `period_s` (with jitter).
 
     The group refreshes at phase + m * period; the sample clock reads it with a jitter of up to
-    `jitter_frac` of the period (kept below half a sample so read times stay ordered). A sample
-    is fresh when at least one refresh happened since the previous read.
+    `jitter_frac` of the device's own period (kept below half a sample so read times stay ordered;
+    never a fleet-wide cap, so a run's readings do not depend on the runs beside it). A sample is
+    fresh when at least one refresh happened since the previous read.
     """
 
     def __init__(self, period_s: np.ndarray, phase_s: np.ndarray, hz: float, jitter_frac: float):
         self.inv_period = 1.0 / np.asarray(period_s, np.float64)[:, None]  # (D, 1)
         self.phase = np.asarray(phase_s, np.float64)[:, None]  # (D, 1)
         self.dt = 1.0 / hz
-        self.jitter = min(0.45 * self.dt, jitter_frac * float(np.min(period_s)))
+        self.jitter = np.minimum(0.45 * self.dt, jitter_frac * np.asarray(period_s, np.float64))[
+            :, None
+        ]
         self.count = np.full(len(self.phase), -np.inf)  # forces fresh at sample 0
 
     def step(self, i0: int, u: np.ndarray) -> np.ndarray:
         """i0: absolute index of the first sample; u: uniform jitter (D, n) -> fresh bool (D, n)."""
         n = u.shape[1]
         t = (i0 + np.arange(n)) * self.dt - self.phase  # (D, n)
-        t += (u - np.float32(0.5)) * np.float32(2.0 * self.jitter)
+        t += (u - np.float32(0.5)) * (2.0 * self.jitter).astype(np.float32)
         t *= self.inv_period
         count = np.floor(t, out=t)
         fresh = np.empty(count.shape, bool)

@@ -17,6 +17,7 @@ from simulator.augment import (
     write_synthetic,
 )
 from simulator.config import SYNTHETIC_WORKLOAD, WORKLOAD_FAMILIES, RunSpec, WorkloadSpec
+from simulator.meta import SIMULATOR_VERSION
 from simulator.workloads import PROFILES, profile_of, synthetic_profile
 from stream.schema import SYNTHETIC_STAMP
 
@@ -155,6 +156,28 @@ def test_training_refuses_synthetic_runs_written_for_another_request(data_copy):
     write_synthetic(data_copy, "random", 2, seed=1)
     with pytest.raises(DataError, match="written for split 'random', 2 runs, seed 1"):
         synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
+
+
+def test_training_refuses_synthetic_runs_from_another_simulator_version(data_copy):
+    split = load_split(data_copy, "random")
+    stamp = write_synthetic(data_copy, "random", 2, seed=0) / SYNTHETIC_STAMP
+    request = json.loads(stamp.read_text())
+    assert request["simulator_version"] == SIMULATOR_VERSION
+    stamp.write_text(json.dumps({**request, "simulator_version": "0.0.1"}))
+    with pytest.raises(DataError, match="written by simulator 0.0.1, the benchmark's runs by"):
+        synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
+
+
+def test_a_new_simulator_version_simulates_the_synthetic_runs_again(data_copy, monkeypatch):
+    stamp = write_synthetic(data_copy, "random", 2, seed=0) / SYNTHETIC_STAMP
+    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "simulator_version": "0.0.1"}))
+
+    def refuse(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr("simulator.augment.write_runs", refuse)
+    with pytest.raises(AssertionError, match="simulated again"):
+        write_synthetic(data_copy, "random", 2, seed=0)
 
 
 def test_cli_train_with_synthetic_runs_trains_on_them_and_on_nothing_else_new(

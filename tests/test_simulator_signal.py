@@ -92,12 +92,6 @@ def test_chunking_does_not_change_the_output():
         assert np.array_equal(np.concatenate([p[c] for p in parts], axis=1), whole[c]), c
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: RefreshClock's read jitter is capped by the fleet's shortest sensor period "
-    "(simulator/sensors.py), so a run's temperature and power readings and masks depend on the "
-    "runs beside it; the fix changes every benchmark file, so it waits for a benchmark regeneration",
-)
 def test_a_run_does_not_depend_on_the_fleet_it_is_simulated_in():
     spec = _spec("cv", 0.5, "gpu_streaming", 1, 120.0)
     alone = Fleet([spec]).step(1200)
