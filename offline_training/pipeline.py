@@ -46,6 +46,7 @@ from offline_training.train_static import (
 )
 from stream.manifest import ModelManifest
 from stream.schema import FEATURE_COLUMNS, FUSION_INPUTS, MASK_COLUMNS, MASK_GROUPS
+from stream.splits import data_fingerprint
 from stream.static_features import STATIC_FEATURE_NAMES
 from stream.window_metrics import score_windows
 
@@ -294,6 +295,7 @@ def _manifest_fields(cfg, data: SplitData, table, st, dyn, decision, metrics, t0
             "wall_time_s": round(time.perf_counter() - t0, 2),
             "exporter": EXPORTER,
             "torch_version": torch.__version__,
+            "data_fingerprint": data_fingerprint(cfg.data_dir, cfg.split),
         },
         "metrics": metrics,
         "model_card": {

@@ -432,6 +432,11 @@ def write_frozen_decision(model_dir: Path, report: dict, detector: str = "fusion
             f"{model_dir}: models trained on split {report['models']['split']!r} cannot take the "
             f"decision chosen on split {report['split']!r}; evaluate their own split."
         )
+    if report["models"].get("trained_on_this_benchmark") is False:
+        raise ValueError(
+            f"{model_dir}: models trained on another benchmark's split {report['split']!r} cannot "
+            f"take a decision chosen on this benchmark's validation runs ({report['data']})."
+        )
     c = report["detectors"][detector]["decision"]
     spec = DecisionSpec(
         on_threshold=c["on_threshold"],

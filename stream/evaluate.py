@@ -38,7 +38,7 @@ from stream.eval_logs import RunLog, collect_logs, overlap_fraction, train_featu
 from stream.metrics import IntervalReport, RunIntervals, bootstrap_ci, score_runs
 from stream.offline_decide import Chains, OfflineIntervals, chains, decide_offline, finish
 from stream.onnx_session import ModelSet
-from stream.splits import SplitManifest, available_splits, read_split_file
+from stream.splits import SplitManifest, available_splits, data_fingerprint, read_split_file
 from stream.strata import EventLabels, read_event_labels, recall_by_stratum
 from stream.window_metrics import score_windows
 
@@ -327,8 +327,11 @@ def _run_dirs(data: Path, ids: Sequence[str]) -> list[Path]:
     return dirs
 
 
-def _model_train_runs(data: Path, split: str) -> set[str] | None:
-    """Training runs of the models' own split in this benchmark, None when it is not there."""
+def _model_train_runs(data: Path, split: str, fingerprint: str | None) -> set[str] | None:
+    """Training runs of the models' own split in this benchmark, None when it is not there or
+    the models were trained on another benchmark's (their `data_fingerprint` differs)."""
+    if fingerprint is not None and data_fingerprint(data, split) != fingerprint:
+        return None
     try:
         return set(read_split(data, split).train)
     except ValueError:
@@ -341,7 +344,9 @@ def _overlap_note(
     """Say when the models were trained on runs this split evaluates on (a leak, not a result)."""
     if model_train is None:
         return (
-            f"the models' training split {model_split!r} is not in this benchmark; overlap unknown"
+            f"the models' training split {model_split!r} is not in this benchmark (missing, or "
+            "its manifest or runs' meta.json differ from those the models were trained on); "
+            "overlap with this split's runs unknown"
         )
     n_val = len(model_train & set(spec.val))
     n_test = len(model_train & set(spec.test))
@@ -397,7 +402,7 @@ def evaluate_splits(
         m.stride,
         tick("read training runs (baseline scaling)", len(train_ids)),
     )
-    model_train = _model_train_runs(data, m.training.split)
+    model_train = _model_train_runs(data, m.training.split, m.training.data_fingerprint)
     out = []
     for spec in specs:
         t0 = time.perf_counter()
@@ -436,6 +441,8 @@ def evaluate_splits(
                 "sha256": {k: v.sha256 for k, v in m.files.items()},
                 "window_s": m.window_s,
                 "stride_s": m.stride_s,
+                "data_fingerprint": m.training.data_fingerprint,
+                "trained_on_this_benchmark": model_train is not None,
             },
             "model_train_overlap": _overlap_note(m.training.split, model_train, spec),
             "detectors": detectors,

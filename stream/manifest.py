@@ -118,6 +118,8 @@ class TrainingInfo(_Strict):
     wall_time_s: float
     exporter: str
     torch_version: str
+    #: `stream.splits.data_fingerprint` of the training split; None for models from before it.
+    data_fingerprint: str | None = None
 
 
 class ModelCard(_Strict):

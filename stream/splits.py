@@ -7,6 +7,7 @@ so no evaluation can silently test on a training run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,6 +18,7 @@ __all__ = [
     "SPLIT_NAMES",
     "SplitManifest",
     "available_splits",
+    "data_fingerprint",
     "dev_fold_names",
     "read_split_file",
 ]
@@ -79,3 +81,24 @@ def available_splits(data: Path) -> list[str]:
 def dev_fold_names(data: Path, split: str) -> list[str]:
     """The development folds of `split` with a manifest under data/splits, sorted."""
     return sorted(p.stem for p in (Path(data) / "splits").glob(f"{split}{DEV_MARKER}*.json"))
+
+
+def data_fingerprint(data: Path, split: str) -> str | None:
+    """sha256 of what models trained on `split` learned from: its manifest and the meta.json of
+    its training and validation runs (seed, spec, simulator version), in this benchmark.
+
+    Two benchmarks written by the same simulator version and configuration give the same value;
+    any other benchmark (another seed, size or simulator version) gives another, so `evaluate`
+    can tell models trained here from models whose training runs it cannot see. None when the
+    split or one of its runs' meta.json is missing.
+    """
+    data = Path(data)
+    try:
+        spec = read_split_file(data / "splits" / f"{split}.json")
+        h = hashlib.sha256(spec.model_dump_json().encode())
+        for run_id in sorted({*spec.train, *spec.val}):
+            h.update(run_id.encode() + b"\0")
+            h.update((data / "runs" / run_id / "meta.json").read_bytes())
+    except (ValueError, OSError):
+        return None
+    return h.hexdigest()

@@ -63,3 +63,39 @@ def test_a_decision_from_another_split_is_refused(written, cli_runner):
     assert res.exit_code == 2
     assert "--write-decision needs the split the models were trained on" in res.output
     assert (models / "manifest.json").read_text() == before
+
+
+def test_the_manifest_records_which_benchmark_split_trained_the_models(written):
+    from stream.splits import data_fingerprint
+
+    models, report, data = written
+    fp = load_manifest(models).training.data_fingerprint
+    assert fp is not None and fp == data_fingerprint(data, "random")
+    assert report["models"]["trained_on_this_benchmark"] is True
+
+
+def test_a_decision_for_models_trained_on_another_benchmark_is_refused(
+    written, tmp_path, cli_runner
+):
+    import shutil
+
+    from stream.splits import read_split_file
+
+    models, _, data = written
+    other = tmp_path / "other_benchmark"
+    shutil.copytree(data, other)
+    run = read_split_file(other / "splits" / "random.json").train[0]
+    meta = other / "runs" / run / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "seed": 123456}))
+    before = (models / "manifest.json").read_text()
+    out = tmp_path / "report"
+    args = ["evaluate", "--split", "random", "--data", str(other), "--models", str(models)]
+    res = cli_runner.invoke(
+        cli.main, [*args, "--device", "cpu", "--out", str(out), "--write-decision"]
+    )
+    assert res.exit_code == 1
+    assert "trained on another benchmark's split 'random'" in res.output
+    assert (models / "manifest.json").read_text() == before
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"]["trained_on_this_benchmark"] is False
+    assert "overlap with this split's runs unknown" in report["model_train_overlap"]
