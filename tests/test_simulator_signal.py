@@ -101,6 +101,24 @@ def test_a_run_does_not_depend_on_the_fleet_it_is_simulated_in():
         assert np.array_equal(alone[c][0], together[c][0]), c
 
 
+def test_a_benchmark_run_resimulated_alone_from_its_meta_json_gives_the_same_files(
+    tiny_data, tmp_path
+):
+    """What a reader of a paper needs: one run reproduced without simulating the whole benchmark."""
+    import json
+
+    from simulator.dataset import write_runs
+    from simulator.meta import read_run_spec
+
+    warmup_s = json.loads((tiny_data / "benchmark.json").read_text())["warmup_s"]
+    for run_id in sorted(p.name for p in (tiny_data / "runs").iterdir())[:3]:
+        spec = read_run_spec(tiny_data / "runs" / run_id / "meta.json")
+        write_runs([spec], tmp_path, warmup_s)
+        for name in ("telemetry.csv", "intervals.csv", "meta.json"):
+            again = (tmp_path / run_id / name).read_bytes()
+            assert again == (tiny_data / "runs" / run_id / name).read_bytes(), (run_id, name)
+
+
 def test_same_seed_same_output_other_seed_differs():
     a = Fleet([_spec("cv", 0.5, "gpu_streaming", 1, 60.0)]).step(600)
     b = Fleet([_spec("cv", 0.5, "gpu_streaming", 1, 60.0)]).step(600)
