@@ -545,6 +545,67 @@ def windows(data: Path, splits: tuple[str, ...]) -> None:
         click.echo(f"wrote {data / 'processed' / n}")
 
 
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Directory to write the re-simulated runs into (OUT/<run_id>/).",
+)
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Compare the written files byte for byte with the given runs; exit 1 on any difference.",
+)
+def resimulate(run_dirs: tuple[Path, ...], out: Path, check: bool) -> None:
+    """Re-simulate recorded runs from their meta.json alone, and check they come out identical.
+
+    A run depends only on its own meta.json (seed, spec, warm-up), so one run of a benchmark can be
+    reproduced without simulating the others: a way to verify a copy of the benchmark, or to get a
+    run's telemetry back after deleting it.
+    """
+    from simulator.dataset import write_runs
+    from simulator.meta import SIMULATOR_VERSION, RunMeta
+
+    metas = []
+    for d in run_dirs:
+        path = d / "meta.json"
+        try:
+            metas.append(RunMeta.model_validate_json(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise click.ClickException(
+                f"{path}: not a meta.json of this simulator ({first})"
+            ) from None
+    if len({m.run_id for m in metas}) != len(metas):
+        raise click.UsageError("Two of the given runs have the same run_id.")
+    differ = []
+    for d, meta in zip(run_dirs, metas, strict=True):
+        if meta.simulator_version != SIMULATOR_VERSION:
+            click.echo(
+                f"{d}: written by simulator {meta.simulator_version}, this is "
+                f"{SIMULATOR_VERSION}: expect differences",
+                err=True,
+            )
+        write_runs([meta.spec], out, meta.warmup_s)
+        if not check:
+            click.echo(f"wrote {out / meta.run_id}")
+            continue
+        bad = [
+            name
+            for name in ("telemetry.csv", "intervals.csv", "meta.json")
+            if not (d / name).is_file()
+            or (d / name).read_bytes() != (out / meta.run_id / name).read_bytes()
+        ]
+        click.echo(f"{meta.run_id}: " + (f"differs ({', '.join(bad)})" if bad else "identical"))
+        if bad:
+            differ.append(meta.run_id)
+    if differ:
+        raise click.ClickException(f"{len(differ)} of {len(metas)} runs differ: {differ[:5]}")
+
+
 @main.command("dev-splits")
 @_data_option("Benchmark root holding runs/ and splits/.")
 @click.option(

@@ -216,3 +216,39 @@ def test_a_custom_split_gets_windows_of_exactly_its_runs_and_trains(
     )
     assert res.exit_code == 0, res.output
     assert json.loads((out / "manifest.json").read_text())["training"]["split"] == "dev"
+
+
+def test_resimulate_reproduces_benchmark_runs_byte_for_byte(tiny_data, tmp_path, cli_runner):
+    from cli import main
+
+    runs = sorted((tiny_data / "runs").iterdir())[:2]
+    res = cli_runner.invoke(main, ["resimulate", *map(str, runs), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert [line.split(": ")[1] for line in res.output.splitlines()] == ["identical"] * 2
+    assert (tmp_path / runs[0].name / "telemetry.csv").is_file()
+
+
+def test_resimulate_reports_a_run_that_differs_and_exits_non_zero(tiny_data, tmp_path, cli_runner):
+    import shutil
+
+    from cli import main
+
+    run = tmp_path / "copy" / sorted(p.name for p in (tiny_data / "runs").iterdir())[0]
+    shutil.copytree(tiny_data / "runs" / run.name, run)
+    tel = run / "telemetry.csv"
+    lines = tel.read_text().splitlines(keepends=True)
+    tel.write_text("".join(lines[:-1]))  # one sample lost
+    res = cli_runner.invoke(main, ["resimulate", str(run), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert f"{run.name}: differs (telemetry.csv)" in res.output
+    assert "1 of 1 runs differ" in res.output
+
+
+def test_resimulate_refuses_a_directory_without_our_meta_json(tmp_path, cli_runner):
+    from cli import main
+
+    (tmp_path / "r").mkdir()
+    res = cli_runner.invoke(main, ["resimulate", str(tmp_path / "r"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert f"{tmp_path / 'r' / 'meta.json'}: not a meta.json of this simulator" in res.output
+    assert "Traceback" not in res.output
