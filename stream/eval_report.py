@@ -328,6 +328,38 @@ def _strata_md(d: dict) -> list[str]:
     return [*lines, ""]
 
 
+_RUN_STRATA_TITLES = {"workload": "workload", "power_mode": "power mode"}
+
+
+def _far_strata_md(d: dict) -> list[str]:
+    """Test false alarms per benign hour by workload and power mode, one column per detector."""
+    first = d[DETECTORS[0]].get("test_far_by_stratum")
+    if not first:
+        return []
+    lines = [
+        "## Test false alarms by what the device was doing (FAR/h; false alarms of the fusion in "
+        "brackets)",
+        "",
+        "| stratum | runs | benign h | " + " | ".join(DETECTORS) + " |",
+        "|---|---|---|" + "---|" * len(DETECTORS),
+    ]
+    for key, title in _RUN_STRATA_TITLES.items():
+        for value, cell in first.get(key, {}).items():
+            cells = []
+            for name in DETECTORS:
+                r = d[name]["test_far_by_stratum"][key][value]
+                text = _f(r["far_per_hour"], 2)
+                if name == "fusion":
+                    text += f" ({r['false_alarms']})"
+                cells.append(text)
+            lines.append(
+                f"| {title} {value} | {cell['runs']} | {_f(cell['benign_hours'], 2)} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return [*lines, ""]
+
+
 def format_split_md(report: dict) -> str:
     """report.md of one split."""
     d = report["detectors"]
@@ -384,6 +416,7 @@ def format_split_md(report: dict) -> str:
         "",
     ]
     lines += _strata_md(d)
+    lines += _far_strata_md(d)
     lines += _warmup_pair_md(report.get("warmup_pair"))
     lines += [
         "## Plots",

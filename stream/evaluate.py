@@ -39,7 +39,13 @@ from stream.metrics import IntervalReport, RunIntervals, bootstrap_ci, score_run
 from stream.offline_decide import Chains, OfflineIntervals, chains, decide_offline, finish
 from stream.onnx_session import ModelSet
 from stream.splits import SplitManifest, available_splits, data_fingerprint, read_split_file
-from stream.strata import EventLabels, read_event_labels, recall_by_stratum
+from stream.strata import (
+    EventLabels,
+    far_by_stratum,
+    read_event_labels,
+    read_run_strata,
+    recall_by_stratum,
+)
 from stream.window_metrics import score_windows
 
 __all__ = [
@@ -283,11 +289,13 @@ def evaluate_detector(
     n_resamples: int = 1000,
     seed: int = 0,
     test_labels: Sequence[EventLabels] | None = None,
+    test_run_labels: Sequence[Mapping[str, str]] | None = None,
 ) -> dict[str, object]:
     """Choose on val, freeze, score test: the detector's entry of report.json.
 
     `test_labels` (one per test run, in `test.run_ids` order) adds test recall per trojan family,
-    variant and strength band.
+    variant and strength band; `test_run_labels` (likewise) test false alarms per workload and
+    power mode.
     """
     choice = choose_decision(val, detector, far_target=far_target, stride_s=stride_s, grid=grid)
     runs = apply_decision(test, detector, choice.config)  # test truth is read from here on
@@ -306,6 +314,9 @@ def evaluate_detector(
         "test_ci95": {k: None if v is None else list(v) for k, v in ci.items()},
         "window": win.to_dict(),
         "test_by_event": None if test_labels is None else recall_by_stratum(runs, test_labels),
+        "test_far_by_stratum": (
+            None if test_run_labels is None else far_by_stratum(runs, test_run_labels)
+        ),
     }
 
 
@@ -410,6 +421,7 @@ def evaluate_splits(
         val = build_part(logs, spec.val, limits, m.window_s, m.hz, seed)
         test = build_part(logs, spec.test, limits, m.window_s, m.hz, seed)
         labels = [read_event_labels(Path(data) / "runs" / r) for r in test.run_ids]
+        run_labels = [read_run_strata(Path(data) / "runs" / r) for r in test.run_ids]
         detectors = {}
         for det in DETECTORS:
             detectors[det] = evaluate_detector(
@@ -422,6 +434,7 @@ def evaluate_splits(
                 n_resamples=n_resamples,
                 seed=seed,
                 test_labels=labels,
+                test_run_labels=run_labels,
             )
             if progress is not None:
                 progress(f"{spec.name}: choose on val, score test", 1, len(DETECTORS))

@@ -1,4 +1,5 @@
-"""Event recall broken down by what the trojan was: family, variant and strength band.
+"""Event recall broken down by what the trojan was (family, variant, strength band), and false
+alarms broken down by what the device was doing (workload, power mode).
 
 A pooled event F1 hides *which* trojans a detector misses. The benchmark draws a share of its
 trojans from the weak end on purpose (near invisible), so a researcher needs recall per stratum to
@@ -8,6 +9,12 @@ the same strict reader as the truth itself; a run directory without them puts it
 "unknown". Matching is the same one-to-one IoU
 matching as the pooled metrics (stream.metrics).
 
+False alarms are the other half: a pooled FAR/h hides *where* they come from, and a held-out
+workload that looks like a trojan shows up only per workload. `far_by_stratum` scores each
+stratum's runs with the pooled metric itself (`stream.metrics.score_runs`), so the strata's false
+alarms and benign hours add up to the pooled ones. Run labels come from the run's own meta.json
+(`read_run_strata`); a run without one is "unknown".
+
 Example (a run with three compute trojans, two of them found 4 s after they started):
     labels = read_event_labels(run_dir)
     recall_by_stratum([run_intervals], [labels])["trojan_family"]["compute"]
@@ -16,6 +23,7 @@ Example (a run with three compute trojans, two of them found 4 s after they star
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,9 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from stream.intervals_io import read_truth
-from stream.metrics import DEFAULT_MIN_IOU, RunIntervals, match_intervals
+from stream.metrics import DEFAULT_MIN_IOU, RunIntervals, match_intervals, score_runs
+from stream.run_meta import read_run_info
 
-__all__ = ["STRENGTH_BANDS", "EventLabels", "read_event_labels", "recall_by_stratum"]
+__all__ = [
+    "RUN_STRATA",
+    "STRENGTH_BANDS",
+    "EventLabels",
+    "far_by_stratum",
+    "read_event_labels",
+    "read_run_strata",
+    "recall_by_stratum",
+]
 
 #: Strength bands [lo, hi): the benchmark's weak end is below 0.3 (simulator.benchmark).
 STRENGTH_BANDS: tuple[tuple[str, float, float], ...] = (
@@ -34,6 +51,11 @@ STRENGTH_BANDS: tuple[tuple[str, float, float], ...] = (
     (">=0.6", 0.6, math.inf),
 )
 UNKNOWN = "unknown"
+#: What a run's device was doing, from meta.json: key -> path inside `spec`.
+RUN_STRATA: dict[str, tuple[str, str]] = {
+    "workload": ("workload", "family"),
+    "power_mode": ("regime", "power_mode"),
+}
 
 #: Per truth interval of one run: (start, end) rows and one label array per stratum key.
 EventLabels = Mapping[str, np.ndarray]
@@ -140,5 +162,53 @@ def recall_by_stratum(
                 "n": int(sel.sum()),
                 "recall": float(hits[sel].mean()),
                 "ttd_median_s": float(np.median(found)) if len(found) else None,
+            }
+    return out
+
+
+def read_run_strata(run_dir: Path) -> dict[str, str]:
+    """The run's `RUN_STRATA` labels from its meta.json; "unknown" where it does not say.
+
+    meta.json of our own format is validated first (`stream.run_meta.read_run_info`), so a
+    malformed one is an error naming the file, never a silently unlabelled run.
+    """
+    path = Path(run_dir) / "meta.json"
+    if not read_run_info(run_dir).own_format:
+        return dict.fromkeys(RUN_STRATA, UNKNOWN)
+    spec = json.loads(path.read_text()).get("spec", {})
+    out = {}
+    for key, (group, field) in RUN_STRATA.items():
+        value = spec.get(group, {}).get(field) if isinstance(spec.get(group), dict) else None
+        out[key] = value if isinstance(value, str) and value else UNKNOWN
+    return out
+
+
+def far_by_stratum(
+    runs: Sequence[RunIntervals],
+    labels: Sequence[Mapping[str, str]],
+    keys: Sequence[str] = tuple(RUN_STRATA),
+    min_iou: float = DEFAULT_MIN_IOU,
+) -> dict[str, dict[str, dict[str, float | int | None]]]:
+    """False alarms, benign hours and FAR/h per stratum value, each scored like the pooled ones.
+
+    `labels[i]` labels `runs[i]` (see `read_run_strata`). FAR/h is None where a stratum's runs
+    have no known duration or no benign time.
+    """
+    if len(runs) != len(labels):
+        raise ValueError(
+            f"The 'labels' parameter of far_by_stratum must have one entry per run "
+            f"({len(runs)}). Got {len(labels)} instead."
+        )
+    out: dict[str, dict[str, dict[str, float | int | None]]] = {}
+    for k in keys:
+        values = [str(lb.get(k, UNKNOWN)) for lb in labels]
+        out[k] = {}
+        for v in sorted(set(values), key=_order):
+            rep = score_runs([r for r, x in zip(runs, values, strict=True) if x == v], min_iou)
+            out[k][v] = {
+                "runs": rep.n_runs,
+                "benign_hours": rep.benign_hours,
+                "false_alarms": rep.n_false_alarms,
+                "far_per_hour": rep.far_per_hour,
             }
     return out

@@ -45,6 +45,7 @@ DETECTOR_KEYS = {
     "test_ci95",
     "window",
     "test_by_event",
+    "test_far_by_stratum",
 }
 
 
@@ -238,6 +239,21 @@ def _rewrite_truth(data: Path, run_ids, rows: str) -> None:
     header = "t_start_sim_s,t_end_sim_s,trojan_family,trojan_variant,strength\n"
     for rid in run_ids:
         (data / "runs" / rid / "intervals.csv").write_text(header + rows)
+
+
+def test_report_breaks_test_false_alarms_down_by_workload_and_power_mode(evaluated, tiny_data):
+    from stream.evaluate import read_split
+    from stream.strata import read_run_strata
+
+    report, out = evaluated
+    got = report["detectors"]["fusion"]["test_far_by_stratum"]
+    test_runs = read_split(tiny_data, "random").test
+    workloads = {read_run_strata(tiny_data / "runs" / r)["workload"] for r in test_runs}
+    assert set(got["workload"]) == workloads
+    assert sum(v["runs"] for v in got["power_mode"].values()) == len(test_runs)
+    pooled = report["detectors"]["fusion"]["test"]
+    assert sum(v["false_alarms"] for v in got["workload"].values()) == pooled["n_false_alarms"]
+    assert "## Test false alarms by what the device was doing" in (out / "report.md").read_text()
 
 
 def test_decisions_depend_on_validation_only(tiny_data, evaluated, tmp_path, cli_runner):
