@@ -696,6 +696,13 @@ def dev_splits(data: Path, splits: tuple[str, ...]) -> None:
     "workloads, simulated once into DATA/synthetic/ (domain randomisation); 0: none. "
     "Default: the training config's.",
 )
+@click.option(
+    "--synthetic-trojans",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Share of the synthetic runs whose trojan gets a randomised payload mix instead of its "
+    "family's (domain randomisation on the payload side). Default: the training config's.",
+)
 def train(
     data: Path,
     split: str,
@@ -705,6 +712,7 @@ def train(
     seed: int,
     label_recent_s: float,
     synthetic_runs: int | None,
+    synthetic_trojans: float | None,
 ) -> None:
     """Train the dynamic ensemble, static expert and fusion gate on a split; export ONNX to OUT."""
     from offline_training.config import TrainConfig
@@ -716,6 +724,8 @@ def train(
     extra["label_recent_s"] = label_recent_s or None
     if synthetic_runs is not None:
         extra["synthetic_runs"] = synthetic_runs
+    if synthetic_trojans is not None:
+        extra["synthetic_trojans"] = synthetic_trojans
     cfg = TrainConfig(data_dir=data, split=split, out_dir=out, device=device, seed=seed, **extra)
     cfg = cfg.resolved()  # --device cuda without CUDA fails here, before any work
     if not data.exists() or not any(data.iterdir()):
@@ -732,6 +742,7 @@ def train(
                 split,
                 cfg.synthetic_runs,
                 cfg.seed,
+                trojan_share=cfg.synthetic_trojans,
                 on_run=lambda k, n: progress("synthetic training runs", k, n),
             )
     with rich_progress() as progress:

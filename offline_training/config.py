@@ -64,6 +64,13 @@ class TrainConfig(BaseModel):
         "benign workloads (domain randomisation, simulator/augment.py), read from "
         "<data>/synthetic/<split>/ (the train command writes them); 0: none",
     )
+    synthetic_trojans: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of the synthetic runs whose trojan gets a randomised payload mix "
+        "(simulator.trojans.synthetic_weights) instead of its family's; 0: none",
+    )
     # static expert: a bootstrap ensemble of L2-regularised logistic models (MLP when hidden > 0)
     static_members: int = Field(default=5, ge=2)
     static_hidden: int = Field(default=0, ge=0)

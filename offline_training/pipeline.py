@@ -161,7 +161,12 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> Training
             data = relabel_recent(data, cfg.data_dir, cfg.label_recent_s)
         if cfg.synthetic_runs:
             extra = synthetic_train_windows(
-                cfg.data_dir, data, cfg.synthetic_runs, cfg.seed, cfg.label_recent_s
+                cfg.data_dir,
+                data,
+                cfg.synthetic_runs,
+                cfg.seed,
+                cfg.label_recent_s,
+                trojan_share=cfg.synthetic_trojans,
             )
             data = with_synthetic(data, extra)
         binaries = load_binaries(cfg.data_dir)

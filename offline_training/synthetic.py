@@ -34,17 +34,20 @@ def _simulator_version(data_dir: Path, data: SplitData) -> str | None:
         return None
 
 
-def _request(root: Path, data: SplitData, n_runs: int, seed: int, version: str | None) -> list[str]:
+def _request(
+    root: Path, data: SplitData, n_runs: int, seed: int, version: str | None, trojan_share: float
+) -> list[str]:
     stamp = root / SYNTHETIC_STAMP
     hint = (
         f"write them with `python cli.py train --split {data.name} --synthetic-runs {n_runs} "
-        f"--seed {seed}`"
+        f"--seed {seed}" + (f" --synthetic-trojans {trojan_share:g}`" if trojan_share else "`")
     )
     if not stamp.is_file():
         raise DataError(f"{stamp}: missing; {hint}.")
     try:
         req = json.loads(stamp.read_text())
         got = (req["split"], req["n_runs"], req["seed"], req["source_runs"])
+        share = float(req.get("trojan_share", 0.0))
         run_ids = [str(r) for r in req["run_ids"]]
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f"{stamp}: not a synthetic-runs stamp; {hint}.") from None
@@ -53,6 +56,11 @@ def _request(root: Path, data: SplitData, n_runs: int, seed: int, version: str |
         raise DataError(
             f"{stamp}: written for split {got[0]!r}, {got[1]} runs, seed {got[2]} and "
             f"{len(got[3])} training runs, not for this training; {hint}."
+        )
+    if share != trojan_share:
+        raise DataError(
+            f"{stamp}: written with a synthetic-trojan share of {share:g}, not {trojan_share:g}; "
+            f"{hint}."
         )
     if version is not None and req.get("simulator_version") != version:
         raise DataError(
@@ -63,13 +71,20 @@ def _request(root: Path, data: SplitData, n_runs: int, seed: int, version: str |
 
 
 def synthetic_train_windows(
-    data_dir: Path, data: SplitData, n_runs: int, seed: int, label_recent_s: float | None
+    data_dir: Path,
+    data: SplitData,
+    n_runs: int,
+    seed: int,
+    label_recent_s: float | None,
+    trojan_share: float = 0.0,
 ) -> WindowSet:
-    """Windows of the split's `n_runs` synthetic runs (seed `seed`), labelled like the real ones."""
+    """Windows of the split's `n_runs` synthetic runs (seed `seed`, `trojan_share` of them with
+    randomised payload mixes), labelled like the real ones."""
     root = Path(data_dir) / SYNTHETIC_DIR / data.name
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("X", "M", "y", "run", "bin", "t")}
     unit = Normalisation.unit()
-    for rid in _request(root, data, n_runs, seed, _simulator_version(data_dir, data)):
+    version = _simulator_version(data_dir, data)
+    for rid in _request(root, data, n_runs, seed, version, trojan_share):
         run = load_run(root / "runs" / rid, unit)
         X, M, y_soft, t_end = run_windows(run, data.norm, data.spec)
         ws = WindowSet(

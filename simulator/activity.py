@@ -170,7 +170,7 @@ class ActivityModel:
         self._trojan_on = _segments(
             [trojans.on_segments(s, iv) for s, iv in zip(specs, self.intervals, strict=True)]
         )
-        self._trojan_amp = np.stack([trojans.amplitude(s.trojan) for s in specs], axis=1)[
+        self._trojan_amp = np.stack([trojans.amplitude(s.trojan, s.seed) for s in specs], axis=1)[
             :, :, None
         ]  # (7, D, 1)
         self._offsets = np.stack(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "WORKLOAD_FAMILIES",
+    "SYNTHETIC_TROJAN",
     "SYNTHETIC_WORKLOAD",
     "TROJAN_VARIANTS",
     "POWER_MODES",
@@ -41,7 +42,10 @@ WorkloadFamily = Literal[
     "cv_pipeline",
     "synthetic",
 ]
-TrojanFamily = Literal["compute", "mempressure", "cv", "io"]
+#: A payload whose channel mix is drawn from the run's seed (`simulator.trojans.synthetic_weights`):
+#: never drawn by a benchmark, only by training-time augmentation (`simulator.augment`).
+SYNTHETIC_TROJAN = "synthetic"
+TrojanFamily = Literal["compute", "mempressure", "cv", "io", "synthetic"]
 #: Every family has a steady variant and a low-duty pulsed one.
 TROJAN_VARIANTS = ("steady", "pulsed")
 TrojanVariant = Literal["steady", "pulsed"]
@@ -130,7 +134,7 @@ class RunSpec(Frozen):
         if self.capability != "benign":
             if self.trojan is None or self.schedule is None:
                 raise ValueError("a trojan binary needs a trojan and a schedule")
-            if self.trojan.family != self.capability:
+            if self.trojan.family not in (self.capability, SYNTHETIC_TROJAN):
                 raise ValueError("the trojan family must equal the binary's capability")
         return self
 

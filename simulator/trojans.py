@@ -2,7 +2,8 @@
 
 Families load their own channels (`WEIGHTS`): compute (mining: every core, a little memory),
 mempressure (memory hammer: bandwidth and working set), cv (accelerator abuse: CV and GPU) and
-io (exfiltration beacons: network, with the CPU to drive it). Amplitudes are calibrated in units of
+io (exfiltration beacons: network, with the CPU to drive it); training-time augmentation adds
+`synthetic` payloads whose mix is drawn from the run's seed (`synthetic_weights`). Amplitudes are calibrated in units of
 the benign sample-level noise: `GAIN * strength ** EXPONENT` reference noise stds in a main channel,
 so strength 0.6 adds about 5 stds and strength 0.1 about 0.35 (below the noise: hard cases exist).
 The variant decides when the payload runs inside an activation: `steady` throughout, `pulsed` on
@@ -16,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from simulator.config import RunSpec, TrojanSpec
+from simulator.config import SYNTHETIC_TROJAN, RunSpec, TrojanSpec
 from simulator.schedules import Activation
 from simulator.workloads import NOISE_REF
 
@@ -31,6 +32,8 @@ __all__ = [
     "PULSE_ON_S",
     "NOISE_REF_DEMAND",
     "amplitude",
+    "synthetic_weights",
+    "weights_of",
     "on_segments",
     "compose",
 ]
@@ -55,11 +58,35 @@ NOISE_REF_DEMAND = np.concatenate([NOISE_REF[:1], [math.hypot(*NOISE_REF[:2])], 
 _STREAM = zlib.crc32(b"simulator.trojans")
 
 
-def amplitude(trojan: TrojanSpec | None) -> np.ndarray:
-    """Demand added per field while the payload runs, (7,) float32; zeros without a trojan."""
+def synthetic_weights(seed: int) -> np.ndarray:
+    """A randomised payload mix, (7,) in `WEIGHTS` order, deterministic for `seed`.
+
+    Training-time domain randomisation on the payload side, as generic as the synthetic workloads:
+    each engine (cpu, gpu, emc, cv, mem, io) gets an independent weight, squared uniform so most
+    mixes lean on one or two engines; the largest is 1 (the family scale of `WEIGHTS`), and the
+    peak core load moves with the mean one. No weight is copied from a family.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM, 7]))
+    cpu, gpu, emc, cv, mem, io = rng.uniform(0.0, 1.0, 6) ** 2
+    w = np.array([cpu, cpu, gpu, emc, cv, mem, io])
+    return w / w.max()
+
+
+def weights_of(trojan: TrojanSpec, seed: int) -> np.ndarray:
+    """The payload's channel weights: its family's, or the run's own randomised mix."""
+    if trojan.family == SYNTHETIC_TROJAN:
+        return synthetic_weights(seed)
+    return np.asarray(WEIGHTS[trojan.family])
+
+
+def amplitude(trojan: TrojanSpec | None, seed: int = 0) -> np.ndarray:
+    """Demand added per field while the payload runs, (7,) float32; zeros without a trojan.
+
+    `seed` (the run's) only matters for a `synthetic` payload, whose mix it draws.
+    """
     if trojan is None:
         return np.zeros(len(NOISE_REF_DEMAND), np.float32)
-    w = np.asarray(WEIGHTS[trojan.family])
+    w = weights_of(trojan, seed)
     return (GAIN * trojan.strength**EXPONENT * w * NOISE_REF_DEMAND).astype(np.float32)
 
 

@@ -90,6 +90,71 @@ def test_synthetic_specs_never_bring_a_condition_the_sources_lack(default_plan):
     assert {s.regime.power_mode for s in out} <= {s.regime.power_mode for s in train}
 
 
+def test_a_synthetic_payload_mix_is_a_function_of_its_seed_and_peaks_at_one():
+    from simulator.trojans import synthetic_weights
+
+    w = synthetic_weights(11)
+    assert np.array_equal(w, synthetic_weights(11)) and not np.array_equal(w, synthetic_weights(12))
+    assert w.max() == 1.0 and (w >= 0).all() and w[0] == w[1]  # the peak core load moves with it
+
+
+def test_synthetic_payload_mixes_can_lean_on_any_engine():
+    from simulator.trojans import synthetic_weights
+
+    main = {int(np.argmax(synthetic_weights(s)[1:])) + 1 for s in range(300)}
+    assert main == {1, 2, 3, 4, 5, 6}  # cpu, gpu, emc, cv, mem, io: none is left out
+
+
+def test_a_synthetic_payload_adds_its_own_mix_at_the_familys_scale():
+    from simulator.config import TrojanSpec
+    from simulator.trojans import GAIN, NOISE_REF_DEMAND, amplitude, synthetic_weights
+
+    t = TrojanSpec(family="synthetic", variant="steady", strength=0.5)
+    want = GAIN * 0.25 * synthetic_weights(5) * NOISE_REF_DEMAND
+    assert np.allclose(amplitude(t, seed=5), want)
+    assert not np.allclose(amplitude(t, seed=5), amplitude(t, seed=6))
+
+
+def test_a_trojan_share_gives_that_share_of_trojan_clones_a_synthetic_payload(default_plan):
+    _, _, specs, _, _ = default_plan
+    sources = specs[:60]
+    plain = synthetic_specs(sources, 1000, seed=3)
+    mixed = synthetic_specs(sources, 1000, seed=3, trojan_share=0.5)
+    assert plain == synthetic_specs(sources, 1000, seed=3, trojan_share=0.0)
+    changed = 0
+    for a, b in zip(plain, mixed, strict=True):
+        assert a.model_copy(update={"trojan": None}) == b.model_copy(update={"trojan": None})
+        if a.trojan is None:
+            assert b.trojan is None
+        elif b.trojan.family == "synthetic":
+            changed += 1
+            assert (b.trojan.variant, b.trojan.strength) == (a.trojan.variant, a.trojan.strength)
+        else:
+            assert b.trojan == a.trojan
+    n_trojan = sum(a.trojan is not None for a in plain)
+    assert 0.4 * n_trojan < changed < 0.6 * n_trojan  # binomial sd ~0.02 of n_trojan
+
+
+def test_a_trojan_share_outside_0_1_is_refused(default_plan):
+    with pytest.raises(ValueError, match="'trojan_share' parameter of synthetic_specs"):
+        synthetic_specs(default_plan[2][:3], 2, seed=0, trojan_share=1.5)
+
+
+def test_a_synthetic_payload_still_needs_a_trojan_binary(default_plan):
+    from pydantic import ValidationError
+
+    from simulator.config import TrojanSpec
+
+    spec = next(s for s in default_plan[2] if s.trojan is None)
+    with pytest.raises(ValidationError, match="a benign binary carries no trojan"):
+        RunSpec.model_validate(
+            {
+                **spec.model_dump(),
+                "trojan": TrojanSpec(family="synthetic", variant="steady", strength=0.5),
+            }
+        )
+
+
 def test_synthetic_specs_are_deterministic_and_order_free(default_plan):
     _, _, specs, _, _ = default_plan
     a = synthetic_specs(specs[:30], 10, seed=4)
@@ -166,6 +231,17 @@ def test_training_refuses_synthetic_runs_from_another_simulator_version(data_cop
     stamp.write_text(json.dumps({**request, "simulator_version": "0.0.1"}))
     with pytest.raises(DataError, match="written by simulator 0.0.1, the benchmark's runs by"):
         synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
+
+
+def test_training_refuses_synthetic_runs_written_with_another_trojan_share(data_copy):
+    split = load_split(data_copy, "random")
+    write_synthetic(data_copy, "random", 2, seed=0, trojan_share=0.5)
+    with pytest.raises(DataError, match="synthetic-trojan share of 0.5, not 0"):
+        synthetic_train_windows(data_copy, split, 2, seed=0, label_recent_s=None)
+    extra = synthetic_train_windows(
+        data_copy, split, 2, seed=0, label_recent_s=None, trojan_share=0.5
+    )
+    assert set(extra.run_id.tolist()) == {"syn_0001", "syn_0002"}
 
 
 def test_a_new_simulator_version_simulates_the_synthetic_runs_again(data_copy, monkeypatch):
