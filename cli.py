@@ -733,21 +733,28 @@ def train(
             raise click.UsageError(_template("train", "--split", f"one of {SPLIT_NAMES}", split))
         _write_benchmark(PRESETS[DEFAULT_PRESET], data, windows=True)
     check_split(data, split)
-    if cfg.synthetic_runs:
-        from simulator.augment import write_synthetic
-
-        with rich_progress() as progress:
-            write_synthetic(
-                data,
-                split,
-                cfg.synthetic_runs,
-                cfg.seed,
-                trojan_share=cfg.synthetic_trojans,
-                on_run=lambda k, n: progress("synthetic training runs", k, n),
-            )
+    _write_synthetic_runs(cfg)
     with rich_progress() as progress:
         report = run_training(cfg, progress)
     click.echo(format_report(report))
+
+
+def _write_synthetic_runs(cfg) -> None:
+    """Simulate the synthetic training runs `cfg` asks for (reused when already written)."""
+    if not cfg.synthetic_runs:
+        return
+    from offline_training.pipeline import rich_progress
+    from simulator.augment import write_synthetic
+
+    with rich_progress() as progress:
+        write_synthetic(
+            cfg.data_dir,
+            cfg.split,
+            cfg.synthetic_runs,
+            cfg.seed,
+            trojan_share=cfg.synthetic_trojans,
+            on_run=lambda k, n: progress("synthetic training runs", k, n),
+        )
 
 
 @main.command("bench-simulator")
@@ -1193,6 +1200,19 @@ def fleet_detect(
     "its own models and reports (seed k > 0 under DIR/seed<k>/), and results.md the spread.",
 )
 @click.option(
+    "--synthetic-runs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --train-per-split: synthetic training runs per split, as `train --synthetic-runs` "
+    "(default: the training config's).",
+)
+@click.option(
+    "--synthetic-trojans",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="With --train-per-split: as `train --synthetic-trojans` (default: the training config's).",
+)
+@click.option(
     "--write-decision",
     is_flag=True,
     help="Also ship the full system's frozen decision config in the models' manifest "
@@ -1208,6 +1228,8 @@ def evaluate(
     ttd_f1_tolerance: float,
     per_split,
     seeds: str,
+    synthetic_runs: int | None,
+    synthetic_trojans: float | None,
     write_decision: bool,
 ) -> None:
     """Choose thresholds on a split's validation runs, freeze them, and report on its test runs."""
@@ -1231,6 +1253,13 @@ def evaluate(
         )
     if seed_list != (0,) and per_split is None:
         raise click.UsageError("--seeds needs --train-per-split (models are trained per seed).")
+    synthetic = {
+        k: v
+        for k, v in (("synthetic_runs", synthetic_runs), ("synthetic_trojans", synthetic_trojans))
+        if v is not None
+    }
+    if synthetic and per_split is None:
+        raise click.UsageError("--synthetic-runs and --synthetic-trojans need --train-per-split.")
     if split.endswith(".dev"):
         if per_split is None:
             raise click.UsageError(
@@ -1256,6 +1285,7 @@ def evaluate(
                 write_decision and k == 0,
                 seed=k,
                 grid=grid,
+                synthetic=synthetic,
             )
         if len(seed_list) > 1:
             _write_seed_table(split, out, reports)
@@ -1312,6 +1342,7 @@ def _evaluate_per_split(
     write_decision: bool = False,
     seed: int = 0,
     grid=None,
+    synthetic: dict | None = None,
 ) -> list[dict]:
     from offline_training.config import TrainConfig
     from offline_training.pipeline import rich_progress, run_training
@@ -1326,7 +1357,10 @@ def _evaluate_per_split(
     for name in names:
         model_dir = models_root / name
         if not (model_dir / "manifest.json").is_file():
-            cfg = TrainConfig(data_dir=data, split=name, out_dir=model_dir, seed=seed).resolved()
+            cfg = TrainConfig(
+                data_dir=data, split=name, out_dir=model_dir, seed=seed, **(synthetic or {})
+            ).resolved()
+            _write_synthetic_runs(cfg)
             with rich_progress() as progress:
                 run_training(cfg, progress)
         target = root / name if many else root

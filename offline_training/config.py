@@ -58,14 +58,14 @@ class TrainConfig(BaseModel):
     )
 
     synthetic_runs: int = Field(
-        default=0,
+        default=480,
         ge=0,
         description="extra training runs cloned from the split's training runs with randomised "
         "benign workloads (domain randomisation, simulator/augment.py), read from "
-        "<data>/synthetic/<split>/ (the train command writes them); 0: none",
+        "<data>/synthetic/<split>/ (the train and evaluate commands write them); 0: none",
     )
     synthetic_trojans: float = Field(
-        default=0.0,
+        default=0.5,
         ge=0.0,
         le=1.0,
         description="share of the synthetic runs whose trojan gets a randomised payload mix "

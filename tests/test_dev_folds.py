@@ -91,6 +91,7 @@ def test_cli_writes_folds_and_evaluates_them_without_the_split_s_test_runs(
         (data / "splits" / f"{extra}.json").unlink()
     models, out = tmp_path / "models", tmp_path / "reports"
     args = ["evaluate", "--split", "unseen_workload.dev", "--data", str(data)]
+    args += ["--synthetic-runs", "0"]
     res = cli_runner.invoke(cli.main, [*args, "--train-per-split", str(models), "--out", str(out)])
     assert res.exit_code == 0, res.output
     report = json.loads((out / folds[0] / "report.json").read_text())

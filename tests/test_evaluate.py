@@ -312,11 +312,19 @@ def test_per_split_models_are_trained_on_that_split_and_never_see_its_test_runs(
         str(models),
         "--out",
         str(tmp_path / "r"),
+        "--synthetic-runs",
+        "3",
+        "--synthetic-trojans",
+        "1",
     ]
     result = cli_runner.invoke(cli.main, args)
     assert result.exit_code == 0, result.output
     manifest = json.loads((models / "random" / "manifest.json").read_text())
     assert manifest["training"]["split"] == "random"
+    config = json.loads((models / "random" / "train_config.json").read_text())
+    assert (config["synthetic_runs"], config["synthetic_trojans"]) == (3, 1.0)
+    stamp = json.loads((tiny_data / "synthetic" / "random" / "synthetic.json").read_text())
+    assert (stamp["n_runs"], stamp["trojan_share"]) == (3, 1.0)
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["models"]["split"] == "random"
     assert report["model_train_overlap"] in (None, "")
@@ -330,6 +338,7 @@ def test_training_seeds_each_get_models_and_reports_and_a_spread_table(
     models, out = tmp_path / "models", tmp_path / "r"
     args = ["evaluate", "--split", "random", "--data", str(tiny_data)]
     args += ["--train-per-split", str(models), "--out", str(out), "--seeds", "0,3"]
+    args += ["--synthetic-runs", "0"]
     result = cli_runner.invoke(cli.main, args)
     assert result.exit_code == 0, result.output
     seeds = [
@@ -340,6 +349,14 @@ def test_training_seeds_each_get_models_and_reports_and_a_spread_table(
     assert (out / "report.json").is_file() and (out / "seed3" / "report.json").is_file()
     table = (out / "seeds.md").read_text()
     assert "| random | fusion |" in table and table.count("| 2 |") == len(DETECTORS)
+
+
+def test_synthetic_options_without_training_per_split_are_refused(tiny_data, cli_runner):
+    import cli
+
+    args = ["evaluate", "--split", "random", "--data", str(tiny_data), "--synthetic-runs", "2"]
+    result = cli_runner.invoke(cli.main, args)
+    assert result.exit_code == 2 and "need --train-per-split" in result.output
 
 
 @pytest.mark.parametrize("seeds", ["0,0", "-1", "a", ""])

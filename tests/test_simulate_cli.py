@@ -212,7 +212,8 @@ def test_a_custom_split_gets_windows_of_exactly_its_runs_and_trains(
     out = tmp_path / "models"
     res = cli_runner.invoke(
         cli.main,
-        ["train", "--data", str(data), "--split", "dev", "--epochs", "1", "--out", str(out)],
+        ["train", "--data", str(data), "--split", "dev", "--epochs", "1", "--out", str(out)]
+        + ["--synthetic-runs", "0"],
     )
     assert res.exit_code == 0, res.output
     assert json.loads((out / "manifest.json").read_text())["training"]["split"] == "dev"

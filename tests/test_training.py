@@ -192,7 +192,8 @@ def test_cli_corrupt_data_dir_is_one_clear_line(tmp_path):
     bad = tmp_path / "data" / "processed" / "unseen_workload"
     bad.mkdir(parents=True)
     (bad / "windows_train.npz").write_text("not a zip")
-    code, lines = _cli(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m")])
+    args = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--synthetic-runs", "0"]
+    code, lines = _cli(args)
     assert code != 0 and lines[-1].startswith("Error:") and "windows_train.npz" in lines[-1]
 
 

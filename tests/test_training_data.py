@@ -134,6 +134,7 @@ def tiny_config(data: Path, out: Path, **kw):
         static_steps=50,
         gate_steps=50,
         threads=1,
+        synthetic_runs=0,
     )
     return TrainConfig(**(base | kw))
 
