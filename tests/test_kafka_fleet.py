@@ -95,6 +95,15 @@ def _key(r: dict) -> tuple:
     return (r["run_id"], r["t_start_s"], r["t_end_s"], r["t_emit_s"], r["peak_score"])
 
 
+def _same_detections(got: list[tuple], want: list[tuple]) -> bool:
+    """Same intervals and emission times; peak scores equal up to float noise (ONNX Runtime's CPU
+    kernels round differently for different batch compositions, and two workers batch other
+    devices together than one process does)."""
+    return len(got) == len(want) and all(
+        g[:4] == w[:4] and abs(g[4] - w[4]) <= 1e-5 for g, w in zip(got, want, strict=True)
+    )
+
+
 def _malformed(pub: TelemetryPublisher) -> None:
     """One message of each kind of garbage, spread over partitions (this also creates the topic)."""
     good = encode_batch("run_0001", np.zeros(2), np.zeros((2, 29)), np.zeros((2, 20)))
@@ -228,7 +237,7 @@ def test_two_workers_score_every_window_once_and_match_single_process(telemetry,
     assert all(_scored([p]) for p in paths)  # and both workers did score
     ids = [d["detection_id"] for d in dets]
     assert len(ids) == len(set(ids))
-    assert sorted(_key(d) for d in dets) == ref_dets
+    assert _same_detections(sorted(_key(d) for d in dets), ref_dets)
     malformed: dict = {}
     for p in paths:
         for k, v in _stats(p)["malformed"].items():
@@ -275,4 +284,4 @@ def test_a_killed_workers_devices_are_rebuilt_by_the_other(telemetry, tmp_path):
     by_id: dict[str, dict] = {}
     for d in dets:
         assert by_id.setdefault(d["detection_id"], d) == d  # a duplicate is an identical copy
-    assert sorted(_key(d) for d in by_id.values()) == ref_dets
+    assert _same_detections(sorted(_key(d) for d in by_id.values()), ref_dets)
