@@ -581,6 +581,9 @@ def resimulate(run_dirs: tuple[Path, ...], out: Path, check: bool) -> None:
             ) from None
     if len({m.run_id for m in metas}) != len(metas):
         raise click.UsageError("Two of the given runs have the same run_id.")
+    for d, meta in zip(run_dirs, metas, strict=True):
+        if (out / meta.run_id).resolve() == d.resolve():
+            raise click.UsageError(f"--out would overwrite the run it checks: {d}")
     differ = []
     for d, meta in zip(run_dirs, metas, strict=True):
         if meta.simulator_version != SIMULATOR_VERSION:

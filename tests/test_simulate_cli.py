@@ -253,3 +253,15 @@ def test_resimulate_refuses_a_directory_without_our_meta_json(tmp_path, cli_runn
     assert res.exit_code == 1
     assert f"{tmp_path / 'r' / 'meta.json'}: not a meta.json of this simulator" in res.output
     assert "Traceback" not in res.output
+
+
+def test_resimulate_refuses_to_overwrite_the_run_it_checks(tiny_data, tmp_path, cli_runner):
+    import shutil
+
+    from cli import main
+
+    runs = tmp_path / "runs"
+    name = sorted(p.name for p in (tiny_data / "runs").iterdir())[0]
+    shutil.copytree(tiny_data / "runs" / name, runs / name)
+    res = cli_runner.invoke(main, ["resimulate", str(runs / name), "--out", str(runs)])
+    assert res.exit_code == 2 and "--out would overwrite the run it checks" in res.output
