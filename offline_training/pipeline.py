@@ -282,6 +282,7 @@ def _manifest_fields(cfg, data: SplitData, table, st, dyn, decision, metrics, t0
             "spread_warm_s": norm.spread_warm_s,
         },
         "decision": decision,
+        "drift_threshold": decision["off_threshold"],
         "training": {
             "split": cfg.split,
             "seed": cfg.seed,

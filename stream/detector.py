@@ -94,8 +94,12 @@ class Detector:
             self.decision,
             on_windows=on_windows,
             score_transform=score_transform,
-            drift=DriftRefresh(len(self.devices), self.decision.off_threshold) if adapt else None,
+            drift=DriftRefresh(len(self.devices), self._drift_threshold(m)) if adapt else None,
         )
+
+    def _drift_threshold(self, m) -> float:
+        """The models' own drift threshold; the decision's off threshold for older models."""
+        return self.decision.off_threshold if m.drift_threshold is None else m.drift_threshold
 
     @property
     def provider(self) -> str:

@@ -148,6 +148,11 @@ class ModelManifest(_Strict):
     files: dict[str, FileEntry]
     opset: int
     decision: DecisionSpec
+    #: Score below which a window counts as benign-looking for the drift watch (stream.adapt),
+    #: fixed at training. Separate from `decision`, so that writing a decision chosen by
+    #: `evaluate` changes decisions only, never the scores evaluate chose it from. None (models
+    #: from before it): the decision's off threshold.
+    drift_threshold: float | None = Field(default=None, ge=0, le=1)
     training: TrainingInfo
     metrics: dict[str, dict[str, Metric]]
     model_card: ModelCard

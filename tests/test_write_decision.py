@@ -99,3 +99,17 @@ def test_a_decision_for_models_trained_on_another_benchmark_is_refused(
     report = json.loads((out / "report.json").read_text())
     assert report["models"]["trained_on_this_benchmark"] is False
     assert "overlap with this split's runs unknown" in report["model_train_overlap"]
+
+
+def test_the_drift_watch_keeps_the_threshold_fixed_at_training(written):
+    """A decision written by evaluate changes decisions only: the drift watch, which decides what
+    refreshes the baseline and so shapes the scores, keeps its training threshold."""
+    from stream.detector import Detector, DeviceInfo
+
+    models, report, _ = written
+    manifest = load_manifest(models)
+    written_off = report["detectors"]["fusion"]["decision"]["off_threshold"]
+    assert manifest.drift_threshold is not None and manifest.drift_threshold != written_off
+    det = Detector(load_models(models, "cpu"), [DeviceInfo("d0", None)])
+    assert det.decision.off_threshold == pytest.approx(written_off)
+    assert det.runtime.drift.off_threshold == manifest.drift_threshold
