@@ -240,7 +240,8 @@ def test_a_script_without_main_guard_runs_once_when_it_reads_binaries(
         f"print(read_static({str(elf)!r}).available, flush=True)\n"
     )
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    extra = os.environ.get("PYTHONPATH")  # where the packages were installed beside the system's
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), extra]))}
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
     )
