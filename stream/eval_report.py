@@ -360,6 +360,46 @@ def _far_strata_md(d: dict) -> list[str]:
     return [*lines, ""]
 
 
+_CAUSE_TITLES = {
+    "detected": "detected",
+    "raised_unmatched": "raised, not matched",
+    "too_short": "crossed on, too short",
+    "below_on": "score below on",
+}
+
+
+def _miss_causes_md(d: dict) -> list[str]:
+    """Test events by what became of them (stream.miss_causes): all detectors, then the fusion
+    per strength band."""
+    if not all(d[name].get("test_miss_causes") for name in DETECTORS):
+        return []
+    head = " | ".join(_CAUSE_TITLES.values())
+    lines = [
+        "## Why test events were missed",
+        "",
+        "Each test event, under the frozen config: matched; overlapped by a raised interval that "
+        "did not match; overlapped only by a candidate the minimum duration discarded (the score "
+        "crossed the on threshold); or overlapped by nothing (the score stayed below on). The "
+        "first two are the decision stage's or the matching's, the last the scores'.",
+        "",
+        f"| detector | events | {head} |",
+        "|---|---|" + "---|" * len(_CAUSE_TITLES),
+    ]
+
+    def row(label: str, counts: dict) -> str:
+        n = sum(counts.values())
+        return f"| {label} | {n} | " + " | ".join(str(counts[c]) for c in _CAUSE_TITLES) + " |"
+
+    for name in DETECTORS:
+        lines.append(row(name, d[name]["test_miss_causes"]["all"]))
+    by = d["fusion"]["test_miss_causes"].get("by_group")
+    if by:
+        lines += ["", f"| fusion, strength | events | {head} |"]
+        lines.append("|---|---|" + "---|" * len(_CAUSE_TITLES))
+        lines += [row(band, counts) for band, counts in by.items()]
+    return [*lines, ""]
+
+
 def format_split_md(report: dict) -> str:
     """report.md of one split."""
     d = report["detectors"]
@@ -417,6 +457,7 @@ def format_split_md(report: dict) -> str:
     ]
     lines += _strata_md(d)
     lines += _far_strata_md(d)
+    lines += _miss_causes_md(d)
     lines += _warmup_pair_md(report.get("warmup_pair"))
     lines += [
         "## Plots",

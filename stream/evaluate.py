@@ -36,11 +36,13 @@ from stream.baselines import DESCRIPTIONS, DETECTORS, expert_scores, feature_lim
 from stream.decide import DecisionConfig
 from stream.eval_logs import RunLog, collect_logs, overlap_fraction, train_features
 from stream.metrics import IntervalReport, RunIntervals, bootstrap_ci, score_runs
+from stream.miss_causes import count_causes, miss_causes
 from stream.offline_decide import Chains, OfflineIntervals, chains, decide_offline, finish
 from stream.onnx_session import ModelSet
 from stream.splits import SplitManifest, available_splits, data_fingerprint, read_split_file
 from stream.strata import (
     EventLabels,
+    event_labels,
     far_by_stratum,
     read_event_labels,
     read_run_strata,
@@ -295,7 +297,8 @@ def evaluate_detector(
 
     `test_labels` (one per test run, in `test.run_ids` order) adds test recall per trojan family,
     variant and strength band; `test_run_labels` (likewise) test false alarms per workload and
-    power mode.
+    power mode. Every entry says why each missed test event was missed (`stream.miss_causes`),
+    per strength band when `test_labels` is given.
     """
     choice = choose_decision(val, detector, far_target=far_target, stride_s=stride_s, grid=grid)
     runs = apply_decision(test, detector, choice.config)  # test truth is read from here on
@@ -303,6 +306,15 @@ def evaluate_detector(
     ci = bootstrap_ci(runs, n_resamples=n_resamples, seed=seed)
     win = score_windows(
         test.y_soft, test.scores[detector], np.asarray(test.run_ids)[test.run], n_resamples, seed
+    )
+    causes = miss_causes(test.t_end_s, test.scores[detector], test.run, test.truth, choice.config)
+    bands = (
+        None
+        if test_labels is None
+        else [
+            event_labels(lb, tr, "strength_band")
+            for lb, tr in zip(test_labels, test.truth, strict=True)
+        ]
     )
     return {
         "description": DESCRIPTIONS[detector],
@@ -317,6 +329,7 @@ def evaluate_detector(
         "test_far_by_stratum": (
             None if test_run_labels is None else far_by_stratum(runs, test_run_labels)
         ),
+        "test_miss_causes": count_causes(causes, bands),
     }
 
 

@@ -258,6 +258,7 @@ class FleetWorker:
             if ended:
                 self.finish()
             self._checkpoint(sorted(self.assigned))
+            self.sink.flush()  # detections a checkpoint had no partition left to flush for
         finally:
             self.stats.wall_s = time.perf_counter() - start
             self.consumer.close()  # revokes: a no-op checkpoint after the one above

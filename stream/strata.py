@@ -38,6 +38,8 @@ __all__ = [
     "RUN_STRATA",
     "STRENGTH_BANDS",
     "EventLabels",
+    "event_labels",
+    "stratum_order",
     "far_by_stratum",
     "read_event_labels",
     "read_run_strata",
@@ -105,6 +107,16 @@ def read_event_labels(run_dir: Path) -> dict[str, np.ndarray]:
         "trojan_variant": named(column("trojan_variant")),
         "strength_band": np.array([_band(float(v)) for v in strength], dtype=object),
     }
+
+
+def stratum_order(value: str) -> tuple[int, str]:
+    """Sort key of stratum values: strength bands weakest first, others alphabetically."""
+    return _order(value)
+
+
+def event_labels(labels: EventLabels, truth: np.ndarray, key: str) -> np.ndarray:
+    """The `key` label of each row of one run's `truth` ("unknown" where `labels` lacks it)."""
+    return _aligned(labels, np.asarray(truth, np.float64).reshape(-1, 2), key)
 
 
 def _aligned(labels: EventLabels, truth: np.ndarray, key: str) -> np.ndarray:

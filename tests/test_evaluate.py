@@ -46,6 +46,7 @@ DETECTOR_KEYS = {
     "window",
     "test_by_event",
     "test_far_by_stratum",
+    "test_miss_causes",
 }
 
 
@@ -254,6 +255,17 @@ def test_report_breaks_test_false_alarms_down_by_workload_and_power_mode(evaluat
     pooled = report["detectors"]["fusion"]["test"]
     assert sum(v["false_alarms"] for v in got["workload"].values()) == pooled["n_false_alarms"]
     assert "## Test false alarms by what the device was doing" in (out / "report.md").read_text()
+
+
+def test_report_says_why_each_missed_test_event_was_missed(evaluated):
+    report, out = evaluated
+    for name, det in report["detectors"].items():
+        causes, test = det["test_miss_causes"], det["test"]
+        assert sum(causes["all"].values()) == test["n_true"], name
+        assert causes["all"]["detected"] == test["n_matched"], name
+        by_band = causes["by_group"]
+        assert sum(sum(c.values()) for c in by_band.values()) == test["n_true"], name
+    assert "## Why test events were missed" in (out / "report.md").read_text()
 
 
 def test_decisions_depend_on_validation_only(tiny_data, evaluated, tmp_path, cli_runner):
