@@ -57,7 +57,7 @@ from stream.runtime import WindowRecord
 from stream.schema import FEATURE_COLUMNS, MASK_COLUMNS
 from stream.sinks import detection_record
 
-__all__ = ["WorkerConfig", "WorkerStats", "FleetWorker"]
+__all__ = ["WorkerConfig", "WorkerStats", "IdleClock", "FleetWorker"]
 
 F, K = len(FEATURE_COLUMNS), len(MASK_COLUMNS)
 
@@ -92,6 +92,43 @@ class WorkerConfig:
     @property
     def state(self) -> str:
         return self.state_topic or f"{self.topic}.state.{self.group}"
+
+
+class IdleClock:
+    """When a worker may call the stream ended: `idle_s` without data once data was seen.
+
+    Idle time counts from the latest data or rebalance. While a rebalance is under way (this
+    worker's partitions revoked or lost, its next assignment not yet received) it does not count
+    at all, for up to `await_s`: a worker that ended the stream then would hold no devices, and
+    the open intervals of the partitions in flight would be closed by no one (seen: under load the
+    group took longer than `idle_s` to re-assign after the other worker left).
+    """
+
+    def __init__(self, idle_s: float | None, await_s: float) -> None:
+        self.idle_s, self.await_s = idle_s, await_s
+        self.last = self.revoked_at = None  # type: float | None
+        self.seen = False
+
+    def activity(self, now: float, data: bool = False) -> None:
+        """New messages (data=True) or a completed rebalance at `now`."""
+        self.last = now
+        self.seen = self.seen or data
+
+    def revoked(self, now: float) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = now
+
+    def assigned(self, now: float) -> None:
+        self.revoked_at = None
+        self.activity(now)
+
+    def ended(self, now: float) -> bool:
+        if self.idle_s is None or not self.seen or self.last is None:
+            return False
+        if self.revoked_at is not None and now - self.revoked_at < self.await_s:
+            self.last = now
+            return False
+        return now - self.last >= self.idle_s
 
 
 @dataclass
@@ -175,7 +212,7 @@ class FleetWorker:
         self.dirty: dict[int, set[str]] = defaultdict(set)  # partition -> devices since checkpoint
         self.assigned: set[int] = set()
         self._committed: dict[int, int] = {}  # partition -> offset this worker last committed
-        self._rebalanced = False
+        self.idle = IdleClock(cfg.idle_exit_s, await_s=3.0 * cfg.session_timeout_ms / 1000.0)
         common = {"bootstrap.servers": cfg.bootstrap_servers, "log_level": 3}
         self.consumer = Consumer(
             common
@@ -237,28 +274,25 @@ class FleetWorker:
             [cfg.topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
         start = time.perf_counter()
-        last_data = last_ckpt = time.monotonic()
-        ended = seen = False
+        last_ckpt = time.monotonic()
+        self.idle.activity(last_ckpt)
+        ended = False
         try:
             while not (stop is not None and stop()):
                 msgs = self.consumer.consume(cfg.max_batch, cfg.poll_s)
                 now = time.monotonic()
                 if msgs:
                     self._process(msgs)
-                if msgs or self._rebalanced:
-                    last_data = now  # idle time counts from data or the latest rebalance
-                    self._rebalanced = False
-                    seen = seen or self.stats.samples > 0
+                    self.idle.activity(now, data=self.stats.samples > 0)
                 if now - last_ckpt >= cfg.commit_every_s:
                     self._checkpoint(sorted(self.assigned))
                     last_ckpt = now
-                if seen and cfg.idle_exit_s is not None and now - last_data >= cfg.idle_exit_s:
+                if self.idle.ended(now):
                     ended = True
                     break
             if ended:
                 self.finish()
             self._checkpoint(sorted(self.assigned))
-            self.sink.flush()  # detections a checkpoint had no partition left to flush for
         finally:
             self.stats.wall_s = time.perf_counter() - start
             self.consumer.close()  # revokes: a no-op checkpoint after the one above
@@ -415,7 +449,7 @@ class FleetWorker:
 
     def _on_assign(self, consumer, partitions) -> None:
         self.stats.rebalances += 1
-        self._rebalanced = True
+        self.idle.assigned(time.monotonic())
         parts = [tp.partition for tp in partitions]
         committed = consumer.committed(partitions, timeout=30)
         for tp in committed:
@@ -428,12 +462,13 @@ class FleetWorker:
         parts = [tp.partition for tp in partitions]
         self._checkpoint(sorted(p for p in parts if p in self.assigned))
         self._drop(parts)
-        self._rebalanced = True
+        self.idle.revoked(time.monotonic())
         self._event({"event": "revoked", "partitions": parts})
 
     def _on_lost(self, consumer, partitions) -> None:
         parts = [tp.partition for tp in partitions]
         self._drop(parts)
+        self.idle.revoked(time.monotonic())
         self._event({"event": "lost", "partitions": parts})
 
     def _drop(self, parts: list[int]) -> None:
