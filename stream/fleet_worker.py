@@ -106,7 +106,8 @@ class IdleClock:
 
     def __init__(self, idle_s: float | None, await_s: float) -> None:
         self.idle_s, self.await_s = idle_s, await_s
-        self.last = self.revoked_at = None  # type: float | None
+        self.last: float | None = None
+        self.revoked_at: float | None = None
         self.seen = False
 
     def activity(self, now: float, data: bool = False) -> None:
@@ -125,10 +126,12 @@ class IdleClock:
     def ended(self, now: float) -> bool:
         if self.idle_s is None or not self.seen or self.last is None:
             return False
-        if self.revoked_at is not None and now - self.revoked_at < self.await_s:
-            self.last = now
-            return False
-        return now - self.last >= self.idle_s
+        last = self.last
+        if self.revoked_at is not None:
+            if now - self.revoked_at < self.await_s:
+                return False
+            last = max(last, self.revoked_at + self.await_s)  # the wait counts as activity
+        return now - last >= self.idle_s
 
 
 @dataclass

@@ -23,7 +23,7 @@ Example (one run; the on threshold is crossed for 2 s inside the second event on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -107,9 +107,8 @@ def count_causes(
                 "The 'groups' parameter of count_causes must label every event "
                 f"({len(every)}). Got {len(g)} labels instead."
             )
-        by: Mapping[str, dict[str, int]] = {
+        res["by_group"] = {
             v: {m: int(np.sum((every == m) & (g == v))) for m in MISS_CAUSES}
             for v in sorted({str(x) for x in np.asarray(g).tolist()}, key=stratum_order)
         }
-        res["by_group"] = dict(by)
     return res
