@@ -301,7 +301,6 @@ _STRATA_TITLES = {
     "trojan_family": "family",
     "trojan_variant": "variant",
     "strength_band": "strength",
-    "visibility": "visibility",
 }
 
 
@@ -311,7 +310,7 @@ def _strata_md(d: dict) -> list[str]:
     if not first:
         return []
     lines = [
-        "## Test recall by trojan and onset visibility (events; TTD p50 of the fusion in brackets)",
+        "## Test recall by trojan (events; TTD p50 of the fusion in brackets)",
         "",
         "| stratum | events | " + " | ".join(DETECTORS) + " |",
         "|---|---|" + "---|" * len(DETECTORS),
@@ -393,24 +392,11 @@ def _miss_causes_md(d: dict) -> list[str]:
 
     for name in DETECTORS:
         lines.append(row(name, d[name]["test_miss_causes"]["all"]))
-    for entry, title in (
-        ("test_miss_causes", "strength"),
-        ("test_miss_causes_by_visibility", "onset visibility"),
-    ):
-        by = (d["fusion"].get(entry) or {}).get("by_group")
-        if by:
-            lines += ["", f"| fusion, {title} | events | {head} |"]
-            lines.append("|---|---|" + "---|" * len(_CAUSE_TITLES))
-            lines += [row(band, counts) for band, counts in by.items()]
-    if (d["fusion"].get("test_miss_causes_by_visibility") or {}).get("by_group"):
-        lines += [
-            "",
-            "Onset visibility (`stream.visibility`): how far each event's onset step stands out "
-            "from the same run's benign steps, measured with hindsight; `hidden`: at least 1 in "
-            "100 benign moments step as much, `faint`: 1 in 1,000, `clear`: fewer; `unknown`: the "
-            "event starts within 5 s of the run's start or end, or the run has under a minute "
-            "of benign steps.",
-        ]
+    by = d["fusion"]["test_miss_causes"].get("by_group")
+    if by:
+        lines += ["", f"| fusion, strength | events | {head} |"]
+        lines.append("|---|---|" + "---|" * len(_CAUSE_TITLES))
+        lines += [row(band, counts) for band, counts in by.items()]
     return [*lines, ""]
 
 

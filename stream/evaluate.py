@@ -48,7 +48,6 @@ from stream.strata import (
     read_run_strata,
     recall_by_stratum,
 )
-from stream.visibility import with_visibility
 from stream.window_metrics import score_windows
 
 __all__ = [
@@ -65,9 +64,6 @@ __all__ = [
     "evaluate_splits",
 ]
 
-
-#: Event strata of the test recall table: what the trojan was, and how visible its onset was.
-EVENT_STRATA = ("trojan_family", "trojan_variant", "strength_band", "visibility")
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, advance, total)
 
@@ -302,7 +298,7 @@ def evaluate_detector(
     `test_labels` (one per test run, in `test.run_ids` order) adds test recall per trojan family,
     variant and strength band; `test_run_labels` (likewise) test false alarms per workload and
     power mode. Every entry says why each missed test event was missed (`stream.miss_causes`),
-    per strength band and per visibility band (`stream.visibility`) when `test_labels` is given.
+    per strength band when `test_labels` is given.
     """
     choice = choose_decision(val, detector, far_target=far_target, stride_s=stride_s, grid=grid)
     runs = apply_decision(test, detector, choice.config)  # test truth is read from here on
@@ -312,12 +308,14 @@ def evaluate_detector(
         test.y_soft, test.scores[detector], np.asarray(test.run_ids)[test.run], n_resamples, seed
     )
     causes = miss_causes(test.t_end_s, test.scores[detector], test.run, test.truth, choice.config)
-
-    def groups(key: str) -> list[np.ndarray] | None:
-        if test_labels is None:
-            return None
-        return [event_labels(lb, tr, key) for lb, tr in zip(test_labels, test.truth, strict=True)]
-
+    bands = (
+        None
+        if test_labels is None
+        else [
+            event_labels(lb, tr, "strength_band")
+            for lb, tr in zip(test_labels, test.truth, strict=True)
+        ]
+    )
     return {
         "description": DESCRIPTIONS[detector],
         "decision": asdict(choice.config),
@@ -327,16 +325,11 @@ def evaluate_detector(
         "test": rep.to_dict(),
         "test_ci95": {k: None if v is None else list(v) for k, v in ci.items()},
         "window": win.to_dict(),
-        "test_by_event": (
-            None if test_labels is None else recall_by_stratum(runs, test_labels, EVENT_STRATA)
-        ),
+        "test_by_event": None if test_labels is None else recall_by_stratum(runs, test_labels),
         "test_far_by_stratum": (
             None if test_run_labels is None else far_by_stratum(runs, test_run_labels)
         ),
-        "test_miss_causes": count_causes(causes, groups("strength_band")),
-        "test_miss_causes_by_visibility": (
-            None if test_labels is None else count_causes(causes, groups("visibility"))
-        ),
+        "test_miss_causes": count_causes(causes, bands),
     }
 
 
@@ -440,10 +433,7 @@ def evaluate_splits(
         limits = feature_limits([train[r] for r in spec.train])
         val = build_part(logs, spec.val, limits, m.window_s, m.hz, seed)
         test = build_part(logs, spec.test, limits, m.window_s, m.hz, seed)
-        labels = [
-            with_visibility(read_event_labels(Path(data) / "runs" / r), Path(data) / "runs" / r)
-            for r in test.run_ids
-        ]
+        labels = [read_event_labels(Path(data) / "runs" / r) for r in test.run_ids]
         run_labels = [read_run_strata(Path(data) / "runs" / r) for r in test.run_ids]
         detectors = {}
         for det in DETECTORS:

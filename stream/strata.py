@@ -33,7 +33,6 @@ import numpy as np
 from stream.intervals_io import read_truth
 from stream.metrics import DEFAULT_MIN_IOU, RunIntervals, match_intervals, score_runs
 from stream.run_meta import read_run_info
-from stream.visibility import VISIBILITY_BANDS
 
 __all__ = [
     "RUN_STRATA",
@@ -71,9 +70,8 @@ def _band(strength: float) -> str:
 
 
 def _order(value: str) -> tuple[int, str]:
-    """Strength bands weakest first, visibility bands hardest first, then other labels
-    alphabetically, "unknown" last."""
-    names = [name for name, _, _ in STRENGTH_BANDS] + [name for name, _, _ in VISIBILITY_BANDS]
+    """Strength bands weakest first, then other labels alphabetically, "unknown" last."""
+    names = [name for name, _, _ in STRENGTH_BANDS]
     if value in names:
         return (names.index(value), value)
     return (len(names) + (value == UNKNOWN), value)
@@ -125,7 +123,7 @@ def _aligned(labels: EventLabels, truth: np.ndarray, key: str) -> np.ndarray:
     """The label of each row of `truth`, found by its (start, end) in `labels["t"]`."""
     lt = np.asarray(labels["t"], np.float64).reshape(-1, 2)
     out = np.full(len(truth), UNKNOWN, dtype=object)
-    if len(lt) == 0 or len(truth) == 0 or key not in labels:
+    if len(lt) == 0 or len(truth) == 0:
         return out
     d = np.abs(truth[:, None, :] - lt[None, :, :]).max(axis=2)  # (n_truth, n_labels)
     j = d.argmin(axis=1)
@@ -142,8 +140,7 @@ def recall_by_stratum(
 ) -> dict[str, dict[str, dict[str, float | int | None]]]:
     """Event recall and median time to detect per stratum value, pooled over runs.
 
-    `labels[i]` labels the truth of `runs[i]` (see `read_event_labels`; a key it lacks, such as
-    "visibility" from `stream.visibility.with_visibility`, labels its events "unknown"). Time to detect follows
+    `labels[i]` labels the truth of `runs[i]` (see `read_event_labels`). Time to detect follows
     the pooled metrics: emission of the matched prediction (its start when unknown) minus the
     truth start, floored at 0.
     """

@@ -47,7 +47,6 @@ DETECTOR_KEYS = {
     "test_by_event",
     "test_far_by_stratum",
     "test_miss_causes",
-    "test_miss_causes_by_visibility",
 }
 
 
@@ -235,20 +234,6 @@ def test_report_breaks_test_recall_down_by_trojan(evaluated):
         hits = sum(v["n"] * v["recall"] for v in strata.values())
         assert hits / n_true == pytest.approx(fusion["test"]["event_recall"], abs=1e-9)
     assert "## Test recall by trojan" in (out / "report.md").read_text()
-
-
-def test_report_breaks_test_recall_down_by_onset_visibility(evaluated):
-    """Every test event gets a visibility band, and the bands add up to the pooled recall."""
-    report, out = evaluated
-    fusion = report["detectors"]["fusion"]
-    strata, n_true = fusion["test_by_event"]["visibility"], fusion["test"]["n_true"]
-    assert set(strata) <= {"hidden", "faint", "clear", "unknown"}
-    assert sum(v["n"] for v in strata.values()) == n_true
-    hits = sum(v["n"] * v["recall"] for v in strata.values())
-    assert hits / n_true == pytest.approx(fusion["test"]["event_recall"], abs=1e-9)
-    by_vis = fusion["test_miss_causes_by_visibility"]["by_group"]
-    assert {k: sum(c.values()) for k, c in by_vis.items()} == {k: v["n"] for k, v in strata.items()}
-    assert "| fusion, onset visibility |" in (out / "report.md").read_text()
 
 
 def _rewrite_truth(data: Path, run_ids, rows: str) -> None:
