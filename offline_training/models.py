@@ -301,11 +301,14 @@ class StaticEnsemble(nn.Module):
 class FusionGateNet(nn.Module):
     """A tiny gate on the fusion context (B, len(FUSION_INPUTS)) -> score (B,) in [0, 1].
 
-    monotone (the default in training): `sigmoid(a logit(p_d) + b avail logit(p_s) + c)` with
-    a, b >= 0 (softplus): three parameters, never decreasing in either expert's probability. It
-    spans "dynamic only" (b = 0) and "product of experts" (a = b = 1, c = 0), so fitting it on
-    held-out predictions cannot do worse than choosing between them by much, and it cannot learn
-    spurious interactions from a few dozen validation runs.
+    monotone (the default in training): `sigmoid(a logit(p_d) + avail (b1 seen + b0 (1 - seen))
+    logit(p_s) + c)` with a, b1, b0 >= 0 (softplus): four parameters, never decreasing in either
+    expert's probability. The static weight depends on whether the static expert trained on the
+    binary (`static_seen`): its in-sample score on a known binary is worth more than its score on
+    a new one, and the gate learns both from rows that show each as it is served. It spans
+    "dynamic only" (b = 0) and "product of experts" (a = b = 1, c = 0), so fitting it on held-out
+    predictions cannot do worse than choosing between them by much, and it cannot learn spurious
+    interactions from a few dozen validation runs.
 
     Otherwise: hidden = 0: logistic on the transformed inputs; hidden > 0: one tanh layer of that
     width. Probabilities enter as clamped logits (scaled by 1/4); the static ones are zeroed when
@@ -315,15 +318,16 @@ class FusionGateNet(nn.Module):
     """
 
     def __init__(
-        self, n_inputs: int = 8, *, hidden: int = 0, monotone: bool = False, seed: int = 0
+        self, n_inputs: int = 9, *, hidden: int = 0, monotone: bool = False, seed: int = 0
     ) -> None:
         super().__init__()
         self.n_inputs, self.monotone = n_inputs, monotone
-        self.hidden1 = nn.Linear(n_inputs, hidden) if hidden > 0 and not monotone else None
-        self.out = nn.Linear(2 if monotone else (hidden if hidden > 0 else n_inputs), 1)
+        self.hidden1 = nn.Linear(n_inputs + 1, hidden) if hidden > 0 and not monotone else None
+        width = hidden if hidden > 0 else n_inputs + 1  # transform splits logit_s by seen
+        self.out = nn.Linear(3 if monotone else width, 1)
         if self.hidden1 is not None:
-            _init_blocks(self.hidden1.weight, 1, n_inputs, seed, 0)
-            _init_blocks(self.hidden1.bias, 1, n_inputs, seed, 1)
+            _init_blocks(self.hidden1.weight, 1, n_inputs + 1, seed, 0)
+            _init_blocks(self.hidden1.bias, 1, n_inputs + 1, seed, 1)
         if monotone:  # softplus(w) = 1: start at the product of experts
             nn.init.constant_(self.out.weight, float(np.log(np.e - 1.0)))
         else:
@@ -332,17 +336,21 @@ class FusionGateNet(nn.Module):
         self.skip = nn.Parameter(torch.tensor(float(np.log(np.e - 1.0))))  # softplus -> 1
 
     def transform(self, ctx: torch.Tensor) -> torch.Tensor:
-        """FUSION_INPUTS order: p_d, u_d, p_s, u_s, static_available, fresh_temp/power/perf."""
+        """FUSION_INPUTS order: p_d, u_d, p_s, u_s, static_available, static_seen, fresh_*.
+
+        -> logit_d, logit_s on seen binaries, logit_s on new ones, u_d, u_s, avail, seen, fresh_*.
+        """
         p = ctx[:, [0, 2]].clamp(1e-4, 1.0 - 1e-4)
         logit = torch.log(p / (1.0 - p)) / 4.0
-        avail = ctx[:, 4:5]
-        cols = [logit[:, :1], ctx[:, 1:2], logit[:, 1:2] * avail, ctx[:, 3:4] * avail, avail]
-        return torch.cat(cols + [ctx[:, 5:]], dim=1)
+        avail, seen = ctx[:, 4:5], ctx[:, 5:6] * ctx[:, 4:5]
+        ls = logit[:, 1:2] * avail
+        cols = [logit[:, :1], ls * seen, ls * (1.0 - seen), ctx[:, 1:2], ctx[:, 3:4] * avail]
+        return torch.cat(cols + [avail, seen, ctx[:, 6:]], dim=1)
 
     def forward(self, ctx: torch.Tensor) -> torch.Tensor:
         t = self.transform(ctx)
         if self.monotone:
-            z = 4.0 * t[:, [0, 2]] @ F.softplus(self.out.weight).reshape(2, 1)
+            z = 4.0 * t[:, :3] @ F.softplus(self.out.weight).reshape(3, 1)
             return torch.sigmoid(z.reshape(-1) + self.out.bias)
         h = torch.tanh(self.hidden1(t)) if self.hidden1 is not None else t
         return torch.sigmoid(self.out(h).reshape(-1) + 4.0 * F.softplus(self.skip) * t[:, 0])

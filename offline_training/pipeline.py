@@ -8,6 +8,7 @@ optional callback `progress(stage, done, total)`; `rich_progress()` gives one th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,6 +105,14 @@ def _part_binaries(data_dir: Path, split: str) -> dict[str, list[str]] | None:
         return None
 
 
+def _sha256_of(binaries, ids) -> list[str]:
+    """Content sha256 of the named binaries, sorted: how the runtime recognises them."""
+    index = binaries.index()
+    return sorted(
+        hashlib.sha256(Path(binaries.path[index[b]]).read_bytes()).hexdigest() for b in ids
+    )
+
+
 def _static_map(table: StaticTable, trained, final_p, final_u) -> dict[str, tuple[float, float]]:
     """binary -> (p, u) the gate may see: out-of-fold for training binaries, else the final model's.
 
@@ -143,6 +152,7 @@ def _feeds(data: SplitData, table: StaticTable, ctx: np.ndarray, seed: int):
     ]
     rand_ctx = rng.random((64, len(FUSION_INPUTS))).astype(np.float32)
     rand_ctx[:, 4] = rng.random(64) < 0.5
+    rand_ctx[:, 5] = rng.random(64) < 0.5
     fus = [{"ctx": rand_ctx}, {"ctx": ctx[:_N_PARITY]}]
     return dyn, sta, fus
 
@@ -193,7 +203,12 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> Training
         train_bins = sorted(set(data.train.binary_id.tolist()))
         st = train_static(table, train_bins, cfg)
         final_p, final_u = static_scores(st.model, table.features)
-        static_map = _static_map(table, st, final_p, final_u)
+        static_new = _static_map(table, st, final_p, final_u)
+        static_served = {
+            b: (float(final_p[i]), float(final_u[i]))
+            for i, b in enumerate(table.binary_id.tolist())
+            if table.available[i]
+        }
         held = sorted(set(data.val.binary_id.tolist()) | set(data.test.binary_id.tolist()))
         heldout_here = heldout_auc(table, train_bins, held, cfg)
         disjoint = _part_binaries(cfg.data_dir, "binary_disjoint")
@@ -205,24 +220,38 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> Training
         # fusion gate on validation windows only
         tick("fusion gate", 0, 1)
         train_runs = set(data.train.run_id.tolist())
-        gate = build_gate_data(data.val, p_d, u_d, static_map, train_runs)
-        fused_oof = cross_fitted_scores(gate, cfg)
+        gate = build_gate_data(
+            data.val,
+            p_d,
+            u_d,
+            static_served,
+            train_runs,
+            static_new=static_new,
+            seen=frozenset(st.train_ids),
+        )
+        fused_oof = cross_fitted_scores(gate, cfg)[gate.served]
         gate_net = fit_gate(gate.ctx, gate.y_soft, cfg, cfg.seed)
+        served = gate.view(gate.served)
         tick("fusion gate", 1, 1)
 
         # calibrate: decision settings on validation (temperatures were fitted in training)
         decision = choose_decision(
-            fused_oof, gate.y_soft, gate.run_id, gate.t_end_s, cfg.min_duration_s, cfg.merge_gap_s
+            fused_oof,
+            served.y_soft,
+            served.run_id,
+            served.t_end_s,
+            cfg.min_duration_s,
+            cfg.merge_gap_s,
         )
         val = data.val
         metrics: dict[str, dict] = {
             "val_dynamic": _window_metrics(val.y_soft, p_d, val.run_id),
             "val_static": _window_metrics(
-                val.y_soft, fusion_baselines(gate.ctx)["static_only"], val.run_id
+                val.y_soft, fusion_baselines(served.ctx)["static_only"], val.run_id
             ),
             "val_fused": _window_metrics(val.y_soft, fused_oof, val.run_id),
         }
-        for name, score in fusion_baselines(gate.ctx).items():
+        for name, score in fusion_baselines(served.ctx).items():
             if name not in ("dynamic_only", "static_only"):
                 metrics[f"val_baseline_{name}"] = _window_metrics(val.y_soft, score, val.run_id)
         metrics["static_binaries"] = {
@@ -239,18 +268,20 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> Training
             "dynamic_pos_weight": dyn.pos_weight,
             "static_temperature": float(st.model.temperature),
             "gate_rows": int(gate.ctx.shape[0]),
-            "gate_rows_static_available": int(gate.ctx[:, 4].sum()),
+            "gate_rows_static_available": int(served.ctx[:, 4].sum()),
+            "gate_rows_static_seen": int(served.ctx[:, 5].sum()),
         }
 
         # export
         tick("export + parity", 0, 1)
-        dyn_feeds, sta_feeds, fus_feeds = _feeds(data, table, gate.ctx, cfg.seed)
+        dyn_feeds, sta_feeds, fus_feeds = _feeds(data, table, served.ctx, cfg.seed)
         specs = [
             ExportSpec("dynamic", dyn.model, ("x", "m"), ("p_members", "p", "u"), dyn_feeds),
             ExportSpec("static", st.model, ("s",), ("p_members", "p", "u"), sta_feeds),
             ExportSpec("fusion", gate_net, ("ctx",), ("score",), fus_feeds),
         ]
         fields = _manifest_fields(cfg, data, table, st, dyn, decision, metrics, t0)
+        fields["static_seen_sha256"] = _sha256_of(binaries, st.train_ids)
         manifest, parity = write_model_dir(
             cfg.out_dir, specs, fields, cfg.model_dump_json(indent=2), cfg.opset, cfg.parity_tol
         )

@@ -1,10 +1,17 @@
 """Train the fusion gate on predictions the experts did not train on, and the fusion baselines.
 
 Gate rows are validation windows only: the dynamic expert never trained on them (its validation
-part only chose the early-stopping epoch and the temperature), and their static scores are
-out-of-fold for binaries the static expert trained on. `build_gate_data` refuses any row from an
-expert's training runs. Fused validation metrics come from run-level cross-fitting of the gate, so
-they are not in-sample either; the shipped gate is then fitted on all gate rows.
+part only chose the early-stopping epoch and the temperature). `build_gate_data` refuses any row
+from an expert's training runs. The static expert scores binaries, not windows, and a validation
+run's binary may be one it trained on (every split but binary_disjoint shares binaries between
+training and test runs): the runtime then serves its in-sample score, flagged `static_seen`. So
+each window gives the row the runtime would serve (the shipped static model's score, with the
+flag), and a window of a seen binary gives a second row with the binary's out-of-fold score, flag
+off: what the static expert is worth on a binary it never saw. The gate learns one static weight
+for each case, from rows that show each as it is served; before session 11 it saw only the
+out-of-fold rows and so under-used a score the runtime serves in-sample on known binaries. Fused
+validation metrics come from run-level cross-fitting of the gate (a run's rows, both kinds, stay in
+one fold), so they are not in-sample either; the shipped gate is then fitted on all gate rows.
 """
 
 from __future__ import annotations
@@ -45,6 +52,17 @@ class GateData:
     run_id: np.ndarray  # (N,) str
     binary_id: np.ndarray  # (N,) str
     t_end_s: np.ndarray  # (N,) float64
+    served: np.ndarray  # (N,) bool: the row the runtime serves; False: a seen binary shown as new
+
+    def view(self, rows: np.ndarray) -> GateData:
+        return GateData(
+            self.ctx[rows],
+            self.y_soft[rows],
+            self.run_id[rows],
+            self.binary_id[rows],
+            self.t_end_s[rows],
+            self.served[rows],
+        )
 
 
 def build_gate_data(
@@ -53,8 +71,16 @@ def build_gate_data(
     u_dynamic: np.ndarray,
     static: StaticScore,
     expert_train_runs: set[str],
+    *,
+    static_new: StaticScore | None = None,
+    seen: frozenset[str] | set[str] = frozenset(),
 ) -> GateData:
-    """Rows from `windows` (not the experts' training part) with the experts' honest scores."""
+    """Rows from `windows` (not the experts' training part) with the experts' honest scores.
+
+    `static`: the shipped static expert's score per binary (as served); `seen`: binaries it
+    trained on; `static_new`: their out-of-fold scores. The served rows come first, in window
+    order; windows of seen binaries with an out-of-fold score follow once more, flag off.
+    """
     leaked = sorted(set(windows.run_id.tolist()) & set(expert_train_runs))
     if leaked:
         raise ValueError(
@@ -62,11 +88,29 @@ def build_gate_data(
             f"Got {len(leaked)} of them (e.g. {leaked[0]!r}) instead."
         )
     ids = windows.binary_id.tolist()
-    avail = np.array([b in static for b in ids], bool)
-    p_s = np.array([static[b][0] if b in static else 0.5 for b in ids], np.float32)
-    u_s = np.array([static[b][1] if b in static else 1.0 for b in ids], np.float32)
-    ctx = fusion_context(p_dynamic, u_dynamic, p_s, u_s, avail, windows.M, MASK_COLUMNS)
-    return GateData(ctx, windows.y_soft, windows.run_id, windows.binary_id, windows.t_end_s)
+
+    def rows(scores: StaticScore, flag: np.ndarray) -> np.ndarray:
+        avail = np.array([b in scores for b in ids], bool)
+        p_s = np.array([scores[b][0] if b in scores else 0.5 for b in ids], np.float32)
+        u_s = np.array([scores[b][1] if b in scores else 1.0 for b in ids], np.float32)
+        return fusion_context(p_dynamic, u_dynamic, p_s, u_s, avail, flag, windows.M, MASK_COLUMNS)
+
+    is_seen = np.array([b in seen for b in ids], bool)
+    ctx = rows(static, is_seen)
+    extra = np.zeros(0, np.intp)
+    if static_new is not None:
+        extra = np.flatnonzero(is_seen & np.array([b in static_new for b in ids], bool))
+        ctx = np.concatenate([ctx, rows(static_new, np.zeros(len(ids), bool))[extra]])
+    take = np.concatenate([np.arange(len(ids)), extra])
+    served = np.arange(take.size) < len(ids)
+    return GateData(
+        ctx,
+        windows.y_soft[take],
+        windows.run_id[take],
+        windows.binary_id[take],
+        windows.t_end_s[take],
+        served,
+    )
 
 
 def fit_gate(ctx: np.ndarray, y_soft: np.ndarray, cfg: TrainConfig, seed: int) -> FusionGateNet:

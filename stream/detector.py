@@ -34,18 +34,24 @@ class DeviceInfo:
 def static_scores(
     models: ModelSet, binaries: Sequence[Path | None], cache: StaticCache | None = None
 ) -> tuple[StaticScores, list[StaticResult | None]]:
-    """Score each device's binary once (per content) with the static expert; missing -> mask 0."""
+    """Score each device's binary once (per content) with the static expert; missing -> mask 0.
+
+    `seen`: the binary's sha256 is one the static expert trained on (manifest
+    `static_seen_sha256`), so its score is in-sample, as the fusion gate was taught to expect.
+    """
     cache = cache or StaticCache()
     results = [None if b is None else cache.get(Path(b)) for b in binaries]
     n = len(binaries)
     p = np.full(n, 0.5, np.float32)
     u = np.ones(n, np.float32)
     avail = np.array([r is not None and r.available for r in results], bool)
+    trained = set(models.manifest.static_seen_sha256)
+    seen = np.array([r is not None and r.available and r.sha256 in trained for r in results], bool)
     if avail.any():
         feats = np.stack([r.features for r in results if r is not None and r.features is not None])
         ps, us = models.static.score(feats)
         p[avail], u[avail] = ps, us
-    return StaticScores(p, u, avail), results
+    return StaticScores(p, u, avail, seen), results
 
 
 def decision_from_manifest(models: ModelSet) -> DecisionConfig:

@@ -24,8 +24,9 @@ from stream.runtime import Runtime
 
 __all__ = ["DevicePool", "StateRecord", "encode_state", "decode_state", "STATE_VERSION"]
 
-#: 2: normaliser.spread_n (warm start of the spread adaptation); 3: the static expert's verdict
-STATE_VERSION = 3
+#: 2: normaliser.spread_n (warm start of the spread adaptation); 3: the static expert's verdict;
+#: 4: whether the static expert trained on the device's binary (static.seen)
+STATE_VERSION = 4
 _STATE_HEAD = struct.Struct("<4sBIqH")  # magic, version, input partition, next offset, model id len
 _STATE_MAGIC = b"FSST"
 

@@ -375,6 +375,7 @@ class FleetWorker:
         static = self.pool.runtime.static
         static.p[row], static.u[row] = scores.p[0], scores.u[0]
         static.available[row] = scores.available[0]
+        static.seen[row] = scores.seen[0]
         result = results[0]
         if result is None:
             outcome = "unknown binary id"

@@ -153,6 +153,9 @@ class ModelManifest(_Strict):
     #: `evaluate` changes decisions only, never the scores evaluate chose it from. None (models
     #: from before it): the decision's off threshold.
     drift_threshold: float | None = Field(default=None, ge=0, le=1)
+    #: sha256 of every binary the static expert trained on: for those its score is in-sample,
+    #: and the fusion gate's `static_seen` input tells it so (it learned both cases).
+    static_seen_sha256: list[str] = Field(default_factory=list)
     training: TrainingInfo
     metrics: dict[str, dict[str, Metric]]
     model_card: ModelCard

@@ -308,10 +308,14 @@ def fusion_context(
     p_static: np.ndarray,
     u_static: np.ndarray,
     static_available: np.ndarray,
+    static_seen: np.ndarray,
     masks: np.ndarray,
     mask_names: tuple[str, ...] | list[str],
 ) -> np.ndarray:
-    """Rows in FUSION_INPUTS order, (B, 8) float32; unavailable static -> p 0.5, u 1, flag 0."""
+    """Rows in FUSION_INPUTS order, (B, 9) float32; unavailable static -> p 0.5, u 1, flags 0.
+
+    `static_seen`: the static expert trained on this binary (manifest `static_seen_sha256`).
+    """
     avail = np.asarray(static_available, bool)
     cols = [
         np.asarray(p_dynamic, np.float32),
@@ -319,6 +323,7 @@ def fusion_context(
         np.where(avail, p_static, 0.5).astype(np.float32),
         np.where(avail, u_static, 1.0).astype(np.float32),
         avail.astype(np.float32),
+        (avail & np.asarray(static_seen, bool)).astype(np.float32),
     ]
     ctx = np.concatenate([np.stack(cols, axis=1), fresh_fractions(masks, mask_names)], axis=1)
     assert ctx.shape[1] == len(FUSION_INPUTS)

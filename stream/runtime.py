@@ -59,15 +59,22 @@ GateFn = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True, slots=True)
 class StaticScores:
-    """Static expert verdict per device: p, u (D,) and availability (D,) bool."""
+    """Static expert verdict per device: p, u (D,), availability (D,) bool and whether the static
+    expert trained on the device's binary (D,) bool (its score is then in-sample)."""
 
     p: np.ndarray
     u: np.ndarray
     available: np.ndarray
+    seen: np.ndarray
 
     @staticmethod
     def missing(n: int) -> StaticScores:
-        return StaticScores(np.full(n, 0.5, np.float32), np.ones(n, np.float32), np.zeros(n, bool))
+        return StaticScores(
+            np.full(n, 0.5, np.float32),
+            np.ones(n, np.float32),
+            np.zeros(n, bool),
+            np.zeros(n, bool),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,7 @@ class Runtime:
         "static.p",
         "static.u",
         "static.available",
+        "static.seen",
     )
 
     def __init__(
@@ -197,6 +205,7 @@ class Runtime:
             self.static.p[rows],
             self.static.u[rows],
             self.static.available[rows],
+            self.static.seen[rows],
             masks,
             MASK_COLUMNS,
         )

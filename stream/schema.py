@@ -181,14 +181,16 @@ class ExpertOutput:
     u: np.ndarray  # (B,) float32
 
 
-#: Inputs of the fusion gate, in order: expert outputs, static availability and mask context
-#: (fresh fraction per sensor group over the window).
+#: Inputs of the fusion gate, in order: expert outputs, static availability, whether the static
+#: expert trained on this very binary (its score is then in-sample, and it is served that way) and
+#: mask context (fresh fraction per sensor group over the window).
 FUSION_INPUTS = (
     "p_dynamic",
     "u_dynamic",
     "p_static",
     "u_static",
     "static_available",
+    "static_seen",
     "fresh_temp",
     "fresh_power",
     "fresh_perf",

@@ -60,6 +60,7 @@ def test_runtime_scores_equal_offline_batch_scoring_of_the_same_windows(models, 
         np.full(n, static_p),
         np.full(n, static_u),
         np.full(n, bool(ctx_rt[0, 4])),
+        np.full(n, bool(ctx_rt[0, 5])),
         M,
         MASK_COLUMNS,
     )
@@ -192,7 +193,7 @@ def test_missing_binary_gives_static_mask_zero(models, tiny_data):
     res = replay_runs(_runs(tiny_data, 1), models, binaries={}, record_windows=True)
     (log,) = res.windows.values()
     _, ctx, _ = log.arrays()
-    assert (ctx[:, 4] == 0).all() and (ctx[:, 2] == 0.5).all()
+    assert (ctx[:, 4] == 0).all() and (ctx[:, 5] == 0).all() and (ctx[:, 2] == 0.5).all()
 
 
 def test_provider_reported_is_the_one_onnx_runtime_uses(models, tiny_data):

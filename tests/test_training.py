@@ -233,10 +233,11 @@ def test_monotone_gate_never_decreases_in_either_expert_probability():
 
     gate = FusionGateNet(len(FUSION_INPUTS), monotone=True, seed=0)
     with torch.no_grad():
-        gate.out.weight.copy_(torch.tensor([[0.3, -2.0]]))  # softplus keeps both weights > 0
+        gate.out.weight.copy_(torch.tensor([[0.3, -2.0, 1.5]]))  # softplus keeps weights > 0
     rng = np.random.default_rng(0)
     ctx = rng.random((200, len(FUSION_INPUTS))).astype(np.float32)
     ctx[:, 4] = 1.0
+    ctx[:, 5] = rng.random(200) < 0.5  # seen and new binaries alike
     with torch.no_grad():
         base = gate(torch.as_tensor(ctx))
         for col in (0, 2):
