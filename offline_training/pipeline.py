@@ -351,7 +351,9 @@ def _manifest_fields(cfg, data: SplitData, table, st, dyn, decision, metrics, t0
             ),
             "limits": [
                 "Trained on simulated devices only; real boards, sensors and trojans will differ.",
-                "The static expert learned from a few dozen binaries; treat p_static as weak.",
+                "The static expert learned from a few dozen binaries: on a binary it trained on "
+                "(static_seen) its score is in-sample and the gate trusts it more; on a new "
+                "binary treat p_static as weak.",
                 "Decision thresholds are provisional (window-level F1 on validation).",
                 "Trojans whose activity hides below benign workload variation are missed.",
             ],

@@ -79,6 +79,20 @@ def test_runtime_static_scoring_masks_unreadable_mutants(models, mutants):
     assert (scores.p[~avail] == 0.5).all() and (scores.u[~avail] == 1.0).all()
 
 
+def test_runtime_flags_as_seen_exactly_the_binaries_the_static_expert_trained_on(
+    models, mutants, results
+):
+    known = set(models.manifest.static_seen_sha256)
+    records = load_corpus()
+    assert known and known <= {r.sha256 for r in records}
+    readable = [p for (_, p), r in zip(mutants, results, strict=True) if r.available][:10]
+    paths = [binary_file(r) for r in records] + readable
+    scores, res = static_scores(models, paths, StaticCache(timeout_s=TIMEOUT_S, memory_mb=512))
+    want = [r.sha256 in known for r in records] + [False] * len(readable)
+    assert scores.seen.tolist() == want  # a changed byte makes a known binary new
+    assert not (scores.seen & ~scores.available).any()
+
+
 def test_runtime_streams_devices_whose_binaries_are_hostile(models, mutants):
     devices = [DeviceInfo(f"d{i}", p) for i, (_, p) in enumerate(mutants[:6])]
     det = Detector(models, devices, cache=StaticCache(timeout_s=TIMEOUT_S, memory_mb=512))

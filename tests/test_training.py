@@ -90,6 +90,45 @@ def test_gate_data_refuses_windows_from_expert_training_runs(data_dir):
         build_gate_data(train, np.full(n, 0.5), np.zeros(n), {}, set(train.run_id.tolist()))
 
 
+def test_gate_sees_a_known_binary_as_served_and_again_as_a_new_one(data_dir):
+    val = load_split(data_dir, "unseen_workload").val
+    n = len(val)
+    known, other = sorted(set(val.binary_id.tolist()))[:2]
+    served = {known: (0.9, 0.1), other: (0.3, 0.2)}
+    gate = build_gate_data(
+        val,
+        np.full(n, 0.5),
+        np.zeros(n),
+        served,
+        set(),
+        static_new={known: (0.6, 0.4)},
+        seen={known},
+    )
+    is_known = val.binary_id == known
+    assert gate.served.sum() == n and (~gate.served).sum() == is_known.sum()
+    first = gate.ctx[:n]  # the served rows, in window order
+    assert (first[is_known, 2] == np.float32(0.9)).all() and (first[is_known, 5] == 1).all()
+    assert (first[val.binary_id == other, 5] == 0).all()  # trained on `known` only
+    again = gate.ctx[n:]
+    assert (again[:, 2] == np.float32(0.6)).all() and (again[:, 5] == 0).all()
+    assert (gate.run_id[n:] == val.run_id[is_known]).all()
+    assert np.array_equal(gate.y_soft[n:], val.y_soft[is_known])
+
+
+def test_manifest_lists_the_binaries_the_static_expert_trained_on(tmp_path_factory, data_dir):
+    import hashlib
+
+    models = load_models(tiny_models(tmp_path_factory), device="cpu")
+    binaries = load_binaries(data_dir)
+    train_ids = set(load_split(data_dir, "unseen_workload").train.binary_id.tolist())
+    want = sorted(
+        hashlib.sha256(binaries.path[i].read_bytes()).hexdigest()
+        for i, b in enumerate(binaries.binary_id.tolist())
+        if b in train_ids
+    )
+    assert models.manifest.static_seen_sha256 == want and want
+
+
 def test_static_scores_for_training_binaries_come_from_models_that_never_saw_them(data_dir):
     cfg = tiny_config(data_dir, data_dir / "unused")
     table = read_static_table(load_binaries(data_dir))
