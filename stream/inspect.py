@@ -25,7 +25,9 @@ class Inspection:
 
     `features` maps STATIC_FEATURE_NAMES to values (None when unavailable); `p_s` is the static
     expert's probability that the binary carries a trojan capability and `u_s` its uncertainty,
-    both in [0, 1] and None when unavailable; `reason` says why it is unavailable (else None).
+    both in [0, 1] and None when unavailable; `reason` says why it is unavailable (else None);
+    `seen`: the static expert trained on this very binary, so p_s is in-sample and the fusion
+    gate weighs it as such.
     """
 
     path: Path
@@ -34,6 +36,7 @@ class Inspection:
     p_s: float | None
     u_s: float | None
     reason: str | None
+    seen: bool = False
 
     @property
     def available(self) -> bool:
@@ -47,6 +50,7 @@ class Inspection:
             "reason": self.reason,
             "p_s": self.p_s,
             "u_s": self.u_s,
+            "seen": self.seen,
             "features": self.features,
         }
 
@@ -67,7 +71,8 @@ def inspect_binary(
         return Inspection(path, result.sha256, None, None, None, result.reason)
     assert result.features is not None
     features = {n: float(v) for n, v in zip(STATIC_FEATURE_NAMES, result.features, strict=True)}
-    return Inspection(path, result.sha256, features, float(scores.p[0]), float(scores.u[0]), None)
+    p_s, u_s = float(scores.p[0]), float(scores.u[0])
+    return Inspection(path, result.sha256, features, p_s, u_s, None, bool(scores.seen[0]))
 
 
 def format_inspection(ins: Inspection) -> str:
@@ -81,6 +86,14 @@ def format_inspection(ins: Inspection) -> str:
         return "\n".join(lines)
     lines.append(f"p_s     {ins.p_s:.4f}  (probability of a trojan capability)")
     lines.append(f"u_s     {ins.u_s:.4f}  (uncertainty)")
+    lines.append(
+        "seen    "
+        + (
+            "yes  (the static expert trained on this binary: p_s is in-sample)"
+            if ins.seen
+            else "no   (a binary new to the static expert)"
+        )
+    )
     assert ins.features is not None
     width = max(len(n) for n in ins.features)
     lines += [f"  {n:<{width}}  {v:.4f}" for n, v in ins.features.items()]
