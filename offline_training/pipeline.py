@@ -8,7 +8,6 @@ optional callback `progress(stage, done, total)`; `rich_progress()` gives one th
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from offline_training.train_static import (
     static_scores,
     train_static,
 )
-from stream.manifest import ModelManifest
+from stream.manifest import ModelManifest, sha256_bytes
 from stream.schema import FEATURE_COLUMNS, FUSION_INPUTS, MASK_COLUMNS, MASK_GROUPS
 from stream.splits import data_fingerprint
 from stream.static_features import STATIC_FEATURE_NAMES
@@ -108,9 +107,7 @@ def _part_binaries(data_dir: Path, split: str) -> dict[str, list[str]] | None:
 def _sha256_of(binaries, ids) -> list[str]:
     """Content sha256 of the named binaries, sorted: how the runtime recognises them."""
     index = binaries.index()
-    return sorted(
-        hashlib.sha256(Path(binaries.path[index[b]]).read_bytes()).hexdigest() for b in ids
-    )
+    return sorted(sha256_bytes(Path(binaries.path[index[b]]).read_bytes()) for b in ids)
 
 
 def _static_map(table: StaticTable, trained, final_p, final_u) -> dict[str, tuple[float, float]]:
