@@ -25,10 +25,6 @@ N_MUTANTS = 200
 TIMEOUT_S = 5.0
 
 
-def _shipped_seen() -> list[str]:
-    return load_models(ROOT / "exported_models", "cpu").manifest.static_seen_sha256
-
-
 @pytest.fixture(scope="module")
 def models():
     return load_models(ROOT / "exported_models", "cpu")
@@ -120,7 +116,7 @@ def test_inspect_gives_a_reason_or_scores_for_each_mutant(models, mutants):
             assert ins.reason and ins.p_s is None and ins.u_s is None
 
 
-def test_inspect_binary_cli_prints_features_and_scores_as_json(cli_runner):
+def test_inspect_binary_cli_prints_features_and_scores_as_json(cli_runner, models):
     path = binary_file(load_corpus()[0])
     res = cli_runner.invoke(cli.main, ["inspect-binary", str(path), "--json"])
     assert res.exit_code == 0, res.output
@@ -128,13 +124,13 @@ def test_inspect_binary_cli_prints_features_and_scores_as_json(cli_runner):
     assert out["available"] and out["reason"] is None
     assert list(out["features"]) == list(STATIC_FEATURE_NAMES)
     assert 0 <= out["p_s"] <= 1 and 0 <= out["u_s"] <= 1
-    assert out["seen"] is (out["sha256"] in set(_shipped_seen()))
+    assert out["seen"] is (out["sha256"] in set(models.manifest.static_seen_sha256))
 
 
 def test_inspect_binary_cli_says_whether_the_static_expert_trained_on_the_binary(
-    cli_runner, mutants, results
+    cli_runner, models, mutants, results
 ):
-    known = next(r for r in load_corpus() if r.sha256 in set(_shipped_seen()))
+    known = next(r for r in load_corpus() if r.sha256 in set(models.manifest.static_seen_sha256))
     res = cli_runner.invoke(cli.main, ["inspect-binary", str(binary_file(known))])
     assert res.exit_code == 0 and "seen    yes" in res.output, res.output
     new = next(p for (_, p), r in zip(mutants, results, strict=True) if r.available)
